@@ -25,6 +25,11 @@
 //! is deterministic under test.
 #![cfg_attr(not(test), no_std)]
 
+pub mod budget;
+pub mod cache;
+pub mod dispatch;
 pub mod hash;
+pub mod metrics;
 pub mod module;
+pub mod slots;
 pub mod time;

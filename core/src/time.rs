@@ -70,10 +70,7 @@ mod tests {
             Instant::ZERO.saturating_sub(Duration::from_secs(1)),
             Instant::ZERO
         );
-        assert_eq!(
-            Instant::ZERO.saturating_duration_since(end),
-            Duration::ZERO
-        );
+        assert_eq!(Instant::ZERO.saturating_duration_since(end), Duration::ZERO);
         assert_eq!(Instant::from_millis(u64::MAX), end);
     }
 
