@@ -253,6 +253,33 @@ mod tests {
         assert_eq!(budget.available(), 56 * MIB);
     }
 
+    /// The figures quoted in memory-budget.md (64-bit targets, where a
+    /// `SlotEntry` is 88 bytes).
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn preset_totals_match_memory_budget_md() {
+        let budget = MemoryBudget::default();
+        let totals = [
+            Capacities::MINIMUM,
+            Capacities::STANDARD,
+            Capacities::MAXIMUM,
+        ]
+        .map(|c| (c.usage().total, budget.check(&c).unwrap().spare));
+        assert_eq!(
+            totals,
+            [
+                (985_792, 57_734_464),
+                (4_474_240, 54_246_016),
+                (32_639_744, 26_080_512)
+            ]
+        );
+        let oversized = Capacities {
+            cache_bytes: 64 * MIB,
+            ..Capacities::STANDARD
+        };
+        assert_eq!(budget.check(&oversized).unwrap_err().over_by, 10_765_696);
+    }
+
     #[test]
     fn usage_counts_tables_as_well_as_bytes() {
         let caps = Capacities {

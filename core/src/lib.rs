@@ -25,11 +25,13 @@
 //! is deterministic under test.
 #![cfg_attr(not(test), no_std)]
 
+pub mod breaker;
 pub mod budget;
 pub mod cache;
 pub mod dispatch;
 pub mod hash;
 pub mod metrics;
 pub mod module;
+pub mod retry;
 pub mod slots;
 pub mod time;
