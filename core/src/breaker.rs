@@ -663,11 +663,31 @@ mod tests {
         breaker.record_failure(permit, at);
     }
 
+    /// Fails one call at each of `times` (in ms), and returns the state right
+    /// after the last failure.
+    fn fail_at(breaker: &mut Breaker, times: &[u64]) -> BreakerState {
+        for &t in times {
+            fail_once(breaker, ms(t));
+        }
+        breaker.state(ms(*times.last().expect("at least one failure")))
+    }
+
     fn rejected_for(breaker: &mut Breaker, at: Instant) -> Duration {
         breaker
             .try_acquire(at)
             .expect_err("should be rejected")
             .retry_after
+    }
+
+    /// The `retry_after` of a call rejected at `at`, once the probe has been
+    /// admitted exactly that long after `at`.
+    fn rejected_until_probe(breaker: &mut Breaker, at: Instant) -> Duration {
+        let retry_after = rejected_for(breaker, at);
+        let probe = breaker
+            .try_acquire(at.saturating_add(retry_after))
+            .expect("cool-down elapsed");
+        assert!(probe.is_probe());
+        retry_after
     }
 
     // ---- configuration ------------------------------------------------------
@@ -732,26 +752,19 @@ mod tests {
     #[test]
     fn opens_after_threshold_failures_within_window() {
         let mut b = Breaker::new(config(3, 1_000, 500, 200));
-        fail_once(&mut b, ms(0));
-        fail_once(&mut b, ms(100));
-        assert_eq!(b.state(ms(100)), BreakerState::Closed);
-        fail_once(&mut b, ms(999));
-        assert_eq!(b.state(ms(999)), BreakerState::Open);
+        assert_eq!(fail_at(&mut b, &[0, 100]), BreakerState::Closed);
+        assert_eq!(fail_at(&mut b, &[999]), BreakerState::Open);
         assert_eq!(b.stats().opens, 1);
     }
 
     #[test]
     fn failures_older_than_the_window_do_not_count() {
         let mut b = Breaker::new(config(3, 1_000, 500, 200));
-        fail_once(&mut b, ms(0));
-        fail_once(&mut b, ms(100));
-        // Exactly one window after the first failure: a new window begins.
-        fail_once(&mut b, ms(1_000));
-        assert_eq!(b.state(ms(1_000)), BreakerState::Closed);
-        fail_once(&mut b, ms(1_001));
-        assert_eq!(b.state(ms(1_001)), BreakerState::Closed);
-        fail_once(&mut b, ms(1_999));
-        assert_eq!(b.state(ms(1_999)), BreakerState::Open);
+        // At 1000 ms, exactly one window after the first failure, a new
+        // window begins.
+        assert_eq!(fail_at(&mut b, &[0, 100, 1_000]), BreakerState::Closed);
+        assert_eq!(fail_at(&mut b, &[1_001]), BreakerState::Closed);
+        assert_eq!(fail_at(&mut b, &[1_999]), BreakerState::Open);
     }
 
     #[test]
@@ -768,15 +781,11 @@ mod tests {
     #[test]
     fn success_in_closed_resets_the_failure_count() {
         let mut b = Breaker::new(config(3, 1_000, 500, 200));
-        fail_once(&mut b, ms(0));
-        fail_once(&mut b, ms(1));
+        fail_at(&mut b, &[0, 1]);
         let permit = b.try_acquire(ms(2)).unwrap();
         b.record_success(permit, ms(2));
-        fail_once(&mut b, ms(3));
-        fail_once(&mut b, ms(4));
-        assert_eq!(b.state(ms(4)), BreakerState::Closed);
-        fail_once(&mut b, ms(5));
-        assert_eq!(b.state(ms(5)), BreakerState::Open);
+        assert_eq!(fail_at(&mut b, &[3, 4]), BreakerState::Closed);
+        assert_eq!(fail_at(&mut b, &[5]), BreakerState::Open);
     }
 
     // ---- open ---------------------------------------------------------------
@@ -787,13 +796,11 @@ mod tests {
         trip(&mut b, ms(1_000));
         assert_eq!(rejected_for(&mut b, ms(1_000)), dur(500));
         assert_eq!(rejected_for(&mut b, ms(1_300)), dur(200));
+        assert_eq!(b.state(ms(1_499)), BreakerState::Open);
         assert_eq!(
-            rejected_for(&mut b, Instant::from_micros(1_499_999)),
+            rejected_until_probe(&mut b, Instant::from_micros(1_499_999)),
             Duration::from_micros(1)
         );
-        assert_eq!(b.state(ms(1_499)), BreakerState::Open);
-        let probe = b.try_acquire(ms(1_500)).expect("cool-down elapsed");
-        assert!(probe.is_probe());
         assert_eq!(b.state(ms(1_500)), BreakerState::HalfOpen);
         assert_eq!(b.stats().rejected, 3);
         assert_eq!(b.stats().probes, 1);
@@ -821,8 +828,7 @@ mod tests {
         b.record_failure(e, ms(40));
         assert_eq!(b.state(ms(40)), BreakerState::Open);
         // The cool-down still runs from the opening at 20 ms, not from 40 ms.
-        assert_eq!(rejected_for(&mut b, ms(40)), dur(480));
-        assert!(b.try_acquire(ms(520)).unwrap().is_probe());
+        assert_eq!(rejected_until_probe(&mut b, ms(40)), dur(480));
         let stats = b.stats();
         assert_eq!(stats.late_results, 2);
         assert_eq!(stats.opens, 1);
@@ -869,8 +875,7 @@ mod tests {
         b.record_failure(probe, ms(550));
         assert_eq!(b.state(ms(550)), BreakerState::Open);
         assert_eq!(rejected_for(&mut b, ms(550)), dur(500));
-        assert_eq!(rejected_for(&mut b, ms(1_049)), dur(1));
-        assert!(b.try_acquire(ms(1_050)).unwrap().is_probe());
+        assert_eq!(rejected_until_probe(&mut b, ms(1_049)), dur(1));
         assert_eq!(b.stats().opens, 2);
     }
 
@@ -887,8 +892,7 @@ mod tests {
         // The probe's answer finally arrives: too late, ignored.
         b.record_success(probe, ms(900));
         assert_eq!(b.state(ms(900)), BreakerState::Open);
-        assert_eq!(rejected_for(&mut b, ms(1_199)), dur(1));
-        assert!(b.try_acquire(ms(1_200)).unwrap().is_probe());
+        assert_eq!(rejected_until_probe(&mut b, ms(1_199)), dur(1));
         let stats = b.stats();
         assert_eq!(stats.probe_timeouts, 1);
         assert_eq!(stats.late_results, 1);
@@ -905,12 +909,20 @@ mod tests {
         assert!(b.try_acquire(ms(10_000)).unwrap().is_probe());
     }
 
-    #[test]
-    fn late_result_during_half_open_does_not_stand_in_for_the_probe() {
-        let mut b = Breaker::new(config(1, 1_000, 500, 200));
+    /// A breaker (threshold 1) that admitted a call at 0 ms and then tripped
+    /// at 0 ms, with that early call and the probe admitted once `cool_down`
+    /// ms had passed.
+    fn probing_with_an_early_call(cool_down: u64) -> (Breaker, Permit, Permit) {
+        let mut b = Breaker::new(config(1, 1_000, cool_down, 200));
         let early = b.try_acquire(ms(0)).unwrap();
         trip(&mut b, ms(0));
-        let probe = b.try_acquire(ms(500)).unwrap();
+        let probe = b.try_acquire(ms(cool_down)).unwrap();
+        (b, early, probe)
+    }
+
+    #[test]
+    fn late_result_during_half_open_does_not_stand_in_for_the_probe() {
+        let (mut b, early, probe) = probing_with_an_early_call(500);
         b.record_success(early, ms(510));
         assert_eq!(b.state(ms(510)), BreakerState::HalfOpen);
         assert!(b.try_acquire(ms(510)).is_err(), "no second probe");
@@ -920,10 +932,7 @@ mod tests {
 
     #[test]
     fn late_failure_after_reclosing_does_not_count() {
-        let mut b = Breaker::new(config(1, 1_000, 0, 200));
-        let early = b.try_acquire(ms(0)).unwrap();
-        trip(&mut b, ms(0));
-        let probe = b.try_acquire(ms(0)).unwrap();
+        let (mut b, early, probe) = probing_with_an_early_call(0);
         b.record_success(probe, ms(1));
         b.record_failure(early, ms(2));
         assert_eq!(b.state(ms(2)), BreakerState::Closed);
@@ -939,8 +948,7 @@ mod tests {
         assert_eq!(b.state(ms(4_000)), BreakerState::Open);
         // Opened at 4000 ms: an instant before that is "no time has passed".
         assert_eq!(rejected_for(&mut b, ms(0)), dur(4_500));
-        assert_eq!(rejected_for(&mut b, ms(4_499)), dur(1));
-        assert!(b.try_acquire(ms(4_500)).unwrap().is_probe());
+        assert_eq!(rejected_until_probe(&mut b, ms(4_499)), dur(1));
         assert_eq!(rejected_for(&mut b, ms(0)), dur(4_700));
     }
 
@@ -957,10 +965,9 @@ mod tests {
         let mut b = Breaker::new(BreakerConfig::new(1, huge, huge, huge).unwrap());
         trip(&mut b, Instant::ZERO);
         assert_eq!(
-            rejected_for(&mut b, Instant::from_micros(u64::MAX - 1)),
+            rejected_until_probe(&mut b, Instant::from_micros(u64::MAX - 1)),
             Duration::from_micros(1)
         );
-        assert!(b.try_acquire(end).unwrap().is_probe());
         // The probe deadline saturates at the end of the timeline too.
         assert_eq!(b.state(end), BreakerState::Open);
 

@@ -660,7 +660,9 @@ mod tests {
         Duration::from_secs(s)
     }
 
-    fn cache(entries: usize, bytes: usize) -> Cache<Vec<EntrySlot>, Vec<u8>> {
+    type TestCache = Cache<Vec<EntrySlot>, Vec<u8>>;
+
+    fn cache(entries: usize, bytes: usize) -> TestCache {
         Cache::new(vec![EntrySlot::EMPTY; entries], vec![0; bytes])
     }
 
@@ -1211,26 +1213,46 @@ mod tests {
         (0..len).map(|i| seed[i % 8] ^ (i as u8)).collect()
     }
 
-    /// What a user is entitled to know: the latest value stored for each key
-    /// and when it expires. The cache may forget entries (eviction), but must
-    /// never contradict this.
-    #[derive(Default)]
-    struct Latest(BTreeMap<Vec<u8>, (Vec<u8>, u16, Instant)>);
-
-    /// Which property a run checks after every operation.
-    #[derive(Clone, Copy, PartialEq)]
-    enum Check {
-        Capacity,
-        NeverExpired,
-        LatestValue,
+    /// One [`Op`] as the cache carried it out, with the cache's answer.
+    enum Step<'a> {
+        Insert(Inserted<'a>),
+        Get { key: &'a [u8], got: Option<Vec<u8>> },
+        InvalidateKey { key: &'a [u8], removed: bool },
+        InvalidateModule { module: u16, removed: usize },
+        InvalidatePrefix { prefix: &'a [u8], removed: usize },
+        Purge { removed: usize },
+        Advance,
     }
 
-    fn run(entries: usize, bytes: usize, start: u64, ops: &[Op], check: Check) {
+    /// An [`Op::Insert`] with its value and TTL worked out, and the cache's
+    /// answer.
+    struct Inserted<'a> {
+        key: &'a [u8],
+        module: u16,
+        value: Vec<u8>,
+        ttl: Duration,
+        result: Result<(), CacheError>,
+    }
+
+    /// What a property run holds the cache to.
+    trait Oracle {
+        /// Checks the cache's answer to one operation at `now`, and follows it.
+        fn step(&mut self, step: Step<'_>, now: Instant);
+        /// Checks the whole cache after every operation.
+        fn check(&self, c: &TestCache);
+    }
+
+    /// Applies `ops` to a cache of `entries` slots and `bytes` bytes, starting
+    /// at `start` ms, and has `oracle` check every answer and the cache after
+    /// every operation. What the cache must say about itself whatever the
+    /// oracle (counts removed match `len`, a purge leaves nothing expired) is
+    /// checked here.
+    fn drive(entries: usize, bytes: usize, start: u64, ops: &[Op], oracle: &mut impl Oracle) {
         let mut c = cache(entries, bytes);
-        let mut model = Latest::default();
         let mut now = at(start);
         for (n, op) in ops.iter().enumerate() {
-            match op {
+            let before = c.len();
+            let step = match op {
                 Op::Insert {
                     key,
                     module,
@@ -1240,64 +1262,130 @@ mod tests {
                     let value = value_for(n as u64, *len);
                     let ttl = Duration::from_millis(*ttl_ms);
                     let result = c.insert(key, ModuleId(*module), &value, ttl, now);
-                    if *ttl_ms == 0 {
+                    Step::Insert(Inserted {
+                        key,
+                        module: *module,
+                        value,
+                        ttl,
+                        result,
+                    })
+                }
+                Op::Get(key) => Step::Get {
+                    key,
+                    got: c.get(key, now).map(<[u8]>::to_vec),
+                },
+                Op::InvalidateKey(key) => Step::InvalidateKey {
+                    key,
+                    removed: c.invalidate_key(key),
+                },
+                Op::InvalidateModule(module) => {
+                    let removed = c.invalidate_module(ModuleId(*module));
+                    assert_eq!(before - removed, c.len());
+                    Step::InvalidateModule {
+                        module: *module,
+                        removed,
+                    }
+                }
+                Op::InvalidatePrefix(prefix) => {
+                    let removed = c.invalidate_prefix(prefix);
+                    assert_eq!(before - removed, c.len());
+                    Step::InvalidatePrefix { prefix, removed }
+                }
+                Op::Purge => {
+                    let removed = c.purge_expired(now);
+                    assert!(c.iter().all(|e| now < e.expires_at));
+                    Step::Purge { removed }
+                }
+                Op::Advance(ms) => {
+                    now = now.saturating_add(Duration::from_millis(*ms));
+                    Step::Advance
+                }
+            };
+            oracle.step(step, now);
+            oracle.check(&c);
+        }
+    }
+
+    /// Which property a [`Model`] run checks after every operation.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Check {
+        Capacity,
+        NeverExpired,
+        LatestValue,
+    }
+
+    /// The model-based oracle: checks one property against what a user is
+    /// entitled to know.
+    struct Model {
+        check: Check,
+        entries: usize,
+        bytes: usize,
+        /// The latest value stored for each key, its module and when it
+        /// expires. The cache may forget entries (eviction), but must never
+        /// contradict this.
+        latest: BTreeMap<Vec<u8>, (Vec<u8>, u16, Instant)>,
+    }
+
+    impl Oracle for Model {
+        fn step(&mut self, step: Step<'_>, now: Instant) {
+            match step {
+                Step::Insert(ins) => {
+                    let Inserted {
+                        key,
+                        module,
+                        value,
+                        ttl,
+                        result,
+                    } = ins;
+                    if ttl.is_zero() {
                         assert_eq!(result, Ok(()));
-                        model.0.remove(key);
-                    } else if entries == 0 {
+                        self.latest.remove(key);
+                    } else if self.entries == 0 {
                         assert_eq!(result, Err(CacheError::NoEntryCapacity));
-                    } else if key.len() + value.len() > bytes {
+                    } else if key.len() + value.len() > self.bytes {
                         assert!(matches!(result, Err(CacheError::TooLarge { .. })));
-                        model.0.remove(key);
+                        self.latest.remove(key);
                     } else {
                         assert_eq!(result, Ok(()));
                         let expires = now.saturating_add(ttl);
-                        model.0.insert(key.clone(), (value, *module, expires));
+                        self.latest.insert(key.to_vec(), (value, module, expires));
                     }
                 }
-                Op::Get(key) => {
-                    let got = c.get(key, now).map(<[u8]>::to_vec);
-                    if let Some(got) = got {
-                        let latest = model.0.get(key);
-                        if check == Check::NeverExpired {
-                            let (_, _, expires) = latest.expect("value for a key never stored");
-                            assert!(now < *expires, "expired entry returned at {now:?}");
-                        }
-                        if check == Check::LatestValue {
-                            let (value, _, _) = latest.expect("value for an invalidated key");
-                            assert_eq!(&got, value, "stale value for {key:?}");
-                        }
+                Step::Get {
+                    key,
+                    got: Some(got),
+                } => {
+                    let latest = self.latest.get(key);
+                    if self.check == Check::NeverExpired {
+                        let (_, _, expires) = latest.expect("value for a key never stored");
+                        assert!(now < *expires, "expired entry returned at {now:?}");
+                    }
+                    if self.check == Check::LatestValue {
+                        let (value, _, _) = latest.expect("value for an invalidated key");
+                        assert_eq!(&got, value, "stale value for {key:?}");
                     }
                 }
-                Op::InvalidateKey(key) => {
-                    let removed = c.invalidate_key(key);
-                    let known = model.0.remove(key).is_some();
+                Step::InvalidateKey { key, removed } => {
+                    let known = self.latest.remove(key).is_some();
                     assert!(known || !removed);
                 }
-                Op::InvalidateModule(module) => {
-                    let before = c.len();
-                    let removed = c.invalidate_module(ModuleId(*module));
-                    assert_eq!(before - removed, c.len());
-                    model.0.retain(|_, (_, m, _)| m != module);
+                Step::InvalidateModule { module, .. } => {
+                    self.latest.retain(|_, (_, m, _)| *m != module);
                 }
-                Op::InvalidatePrefix(prefix) => {
-                    let before = c.len();
-                    let removed = c.invalidate_prefix(prefix);
-                    assert_eq!(before - removed, c.len());
-                    model.0.retain(|key, _| !key.starts_with(prefix));
+                Step::InvalidatePrefix { prefix, .. } => {
+                    self.latest.retain(|key, _| !key.starts_with(prefix));
                 }
-                Op::Purge => {
-                    c.purge_expired(now);
-                    assert!(c.iter().all(|e| now < e.expires_at));
-                }
-                Op::Advance(ms) => now = now.saturating_add(Duration::from_millis(*ms)),
+                Step::Get { got: None, .. } | Step::Purge { .. } | Step::Advance => {}
             }
+        }
 
-            match check {
+        fn check(&self, c: &TestCache) {
+            match self.check {
                 Check::Capacity => {
                     assert!(c.len() <= c.entry_capacity());
                     assert!(c.bytes_used() <= c.byte_capacity());
-                    assert_eq!(c.entry_capacity(), entries);
-                    assert_eq!(c.byte_capacity(), bytes);
+                    assert_eq!(c.entry_capacity(), self.entries);
+                    assert_eq!(c.byte_capacity(), self.bytes);
                     let stored: usize = c.iter().map(|e| e.key.len() + e.value.len()).sum();
                     assert_eq!(c.bytes_used(), stored);
                     assert_eq!(c.iter().count(), c.len());
@@ -1307,7 +1395,7 @@ mod tests {
                 Check::LatestValue => {
                     // Everything stored is what was last inserted for its key.
                     for e in c.iter() {
-                        let (value, module, expires) = &model.0[e.key];
+                        let (value, module, expires) = &self.latest[e.key];
                         assert_eq!(
                             (e.value, e.module.0, e.expires_at),
                             (&value[..], *module, *expires)
@@ -1316,6 +1404,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn run(entries: usize, bytes: usize, start: u64, ops: &[Op], check: Check) {
+        let mut model = Model {
+            check,
+            entries,
+            bytes,
+            latest: BTreeMap::new(),
+        };
+        drive(entries, bytes, start, ops, &mut model);
     }
 
     proptest! {
@@ -1460,69 +1558,64 @@ mod tests {
         }
     }
 
-    fn run_against_reference(entries: usize, bytes: usize, start: u64, ops: &[Op]) {
-        let mut c = cache(entries, bytes);
-        let mut r = Reference {
-            entry_capacity: entries,
-            byte_capacity: bytes,
-            entries: Vec::new(),
-            clock: 0,
-            stats: CacheStats::default(),
-        };
-        let mut now = at(start);
-        for (n, op) in ops.iter().enumerate() {
-            match op {
-                Op::Insert {
-                    key,
-                    module,
-                    len,
-                    ttl_ms,
-                } => {
-                    let value = value_for(n as u64, *len);
-                    let ttl = Duration::from_millis(*ttl_ms);
-                    let ok = c.insert(key, ModuleId(*module), &value, ttl, now).is_ok();
-                    assert_eq!(ok, r.insert(key, *module, &value, ttl, now));
+    impl Oracle for Reference {
+        fn step(&mut self, step: Step<'_>, now: Instant) {
+            match step {
+                Step::Insert(ins) => {
+                    let stored = self.insert(ins.key, ins.module, &ins.value, ins.ttl, now);
+                    assert_eq!(ins.result.is_ok(), stored);
                 }
-                Op::Get(key) => {
-                    let got = c.get(key, now).map(<[u8]>::to_vec);
-                    assert_eq!(got, r.get(key, now));
+                Step::Get { key, got } => assert_eq!(got, self.get(key, now)),
+                Step::InvalidateKey { key, removed } => {
+                    let expected = self.remove_where(|e| e.key == key);
+                    self.stats.invalidations += expected;
+                    assert_eq!(removed, expected == 1);
                 }
-                Op::InvalidateKey(key) => {
-                    let expected = r.remove_where(|e| e.key == *key);
-                    r.stats.invalidations += expected;
-                    assert_eq!(c.invalidate_key(key), expected == 1);
+                Step::InvalidateModule { module, removed } => {
+                    let expected = self.remove_where(|e| e.module == module);
+                    self.stats.invalidations += expected;
+                    assert_eq!(removed as u64, expected);
                 }
-                Op::InvalidateModule(module) => {
-                    let expected = r.remove_where(|e| e.module == *module);
-                    r.stats.invalidations += expected;
-                    assert_eq!(c.invalidate_module(ModuleId(*module)) as u64, expected);
+                Step::InvalidatePrefix { prefix, removed } => {
+                    let expected = self.remove_where(|e| e.key.starts_with(prefix));
+                    self.stats.invalidations += expected;
+                    assert_eq!(removed as u64, expected);
                 }
-                Op::InvalidatePrefix(prefix) => {
-                    let expected = r.remove_where(|e| e.key.starts_with(prefix));
-                    r.stats.invalidations += expected;
-                    assert_eq!(c.invalidate_prefix(prefix) as u64, expected);
+                Step::Purge { removed } => {
+                    let expected = self.remove_where(|e| now >= e.expires_at);
+                    self.stats.expirations += expected;
+                    assert_eq!(removed as u64, expected);
                 }
-                Op::Purge => {
-                    let expected = r.remove_where(|e| now >= e.expires_at);
-                    r.stats.expirations += expected;
-                    assert_eq!(c.purge_expired(now) as u64, expected);
-                }
-                Op::Advance(ms) => now = now.saturating_add(Duration::from_millis(*ms)),
+                Step::Advance => {}
             }
+        }
+
+        fn check(&self, c: &TestCache) {
             let mut stored: Vec<_> = c
                 .iter()
                 .map(|e| (e.key.to_vec(), e.value.to_vec(), e.module.0, e.expires_at))
                 .collect();
             stored.sort();
-            let mut expected: Vec<_> = r
+            let mut expected: Vec<_> = self
                 .entries
                 .iter()
                 .map(|e| (e.key.clone(), e.value.clone(), e.module, e.expires_at))
                 .collect();
             expected.sort();
             assert_eq!(stored, expected);
-            assert_eq!(c.stats(), r.stats);
-            assert_eq!(c.bytes_used(), r.used());
+            assert_eq!(c.stats(), self.stats);
+            assert_eq!(c.bytes_used(), self.used());
         }
+    }
+
+    fn run_against_reference(entries: usize, bytes: usize, start: u64, ops: &[Op]) {
+        let mut reference = Reference {
+            entry_capacity: entries,
+            byte_capacity: bytes,
+            entries: Vec::new(),
+            clock: 0,
+            stats: CacheStats::default(),
+        };
+        drive(entries, bytes, start, ops, &mut reference);
     }
 }

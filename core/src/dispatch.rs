@@ -337,33 +337,30 @@ mod tests {
             let mut slots = SlotPool::new([0; 1024], [SlotEntry::EMPTY; 4], 320, 100).unwrap();
             let bridge = slots.register(ModuleId(7), "alexa", policy).unwrap();
             let mut gateway = Gateway::new();
-            gateway
-                .add::<()>(Route::new(
+            for (interface, operation, caching, handler) in [
+                (
                     "Alexa.Discovery",
                     Operation::Named("Discover"),
-                    bridge,
                     Caching::For(TTL),
                     Handler::Discovery,
-                ))
-                .unwrap();
-            gateway
-                .add::<()>(Route::new(
+                ),
+                (
                     "Alexa.PowerController",
                     Operation::Any,
-                    bridge,
                     Caching::Never,
                     Handler::Control,
-                ))
-                .unwrap();
-            gateway
-                .add::<()>(Route::new(
+                ),
+                (
                     "Alexa.PowerController",
                     Operation::Named("Explode"),
-                    bridge,
                     Caching::For(TTL),
                     Handler::Fail,
-                ))
-                .unwrap();
+                ),
+            ] {
+                gateway
+                    .add::<()>(Route::new(interface, operation, bridge, caching, handler))
+                    .unwrap();
+            }
             Engine {
                 gateway,
                 cache: Cache::new([EntrySlot::EMPTY; 32], [0; 4096]),
