@@ -25,11 +25,14 @@
 //! is deterministic under test.
 #![cfg_attr(not(test), no_std)]
 
+pub mod alexa;
 pub mod breaker;
+pub mod bridge;
 pub mod budget;
 pub mod cache;
 pub mod dispatch;
 pub mod hash;
+pub mod json;
 pub mod metrics;
 pub mod module;
 pub mod retry;

@@ -66,6 +66,8 @@ pub enum Failure {
     ReadTimeout,
     /// The response ended before its declared length.
     ResponseTruncated,
+    /// The response body is longer than lee accepts.
+    ResponseTooLarge,
     /// HA (or a proxy in front of it) answered with this non-success status.
     Status(u16),
 }
@@ -87,6 +89,7 @@ impl Failure {
             Failure::SendFailed
             | Failure::ReadTimeout
             | Failure::ResponseTruncated
+            | Failure::ResponseTooLarge
             | Failure::Status(_) => true,
         }
     }
@@ -102,6 +105,7 @@ impl fmt::Display for Failure {
             Failure::SendFailed => f.write_str("sending the request failed"),
             Failure::ReadTimeout => f.write_str("response timed out"),
             Failure::ResponseTruncated => f.write_str("response truncated"),
+            Failure::ResponseTooLarge => f.write_str("response larger than lee accepts"),
             Failure::Status(code) => write!(f, "HTTP status {code}"),
         }
     }
@@ -128,6 +132,8 @@ pub enum NotRetriable {
     /// A side-effecting request may have reached HA; repeating it could
     /// carry it out twice.
     SideEffectMayHaveReachedHa,
+    /// The answer was too large; it will be as large next time.
+    ResponseTooLarge,
 }
 
 impl fmt::Display for NotRetriable {
@@ -138,6 +144,7 @@ impl fmt::Display for NotRetriable {
             NotRetriable::SideEffectMayHaveReachedHa => {
                 f.write_str("side-effecting request may have reached Home Assistant")
             }
+            NotRetriable::ResponseTooLarge => f.write_str("the response is too large"),
         }
     }
 }
@@ -168,6 +175,7 @@ pub const fn is_transient_status(code: u16) -> bool {
 pub const fn classify(failure: Failure, effect: Effect) -> Classification {
     match failure {
         Failure::TlsFailure => Classification::NotRetriable(NotRetriable::TlsFailure),
+        Failure::ResponseTooLarge => Classification::NotRetriable(NotRetriable::ResponseTooLarge),
         Failure::Status(code) if !is_transient_status(code) => {
             Classification::NotRetriable(NotRetriable::Status(code))
         }
@@ -527,7 +535,7 @@ impl RetryPlan {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -554,7 +562,7 @@ mod tests {
         }
     }
 
-    const ALL_FAILURES: [Failure; 8] = [
+    const ALL_FAILURES: [Failure; 9] = [
         Failure::ConnectRefused,
         Failure::DnsFailure,
         Failure::ConnectTimeout,
@@ -562,6 +570,7 @@ mod tests {
         Failure::SendFailed,
         Failure::ReadTimeout,
         Failure::ResponseTruncated,
+        Failure::ResponseTooLarge,
         Failure::Status(503),
     ];
 
@@ -587,7 +596,7 @@ mod tests {
             .collect();
         assert_eq!(
             reached,
-            [false, false, false, false, true, true, true, true]
+            [false, false, false, false, true, true, true, true, true]
         );
         for code in [200, 401, 429, 500, 504, 0, u16::MAX] {
             assert!(Failure::Status(code).may_have_reached_ha());
@@ -608,42 +617,21 @@ mod tests {
             (Failure::SendFailed, Yes, side),
             (Failure::ReadTimeout, Yes, side),
             (Failure::ResponseTruncated, Yes, side),
+            (
+                Failure::ResponseTooLarge,
+                No(NotRetriable::ResponseTooLarge),
+                No(NotRetriable::ResponseTooLarge),
+            ),
             (Failure::Status(429), Yes, side),
             (Failure::Status(502), Yes, side),
             (Failure::Status(503), Yes, side),
             (Failure::Status(504), Yes, side),
-            (
-                Failure::Status(400),
-                No(NotRetriable::Status(400)),
-                No(NotRetriable::Status(400)),
-            ),
-            (
-                Failure::Status(401),
-                No(NotRetriable::Status(401)),
-                No(NotRetriable::Status(401)),
-            ),
-            (
-                Failure::Status(403),
-                No(NotRetriable::Status(403)),
-                No(NotRetriable::Status(403)),
-            ),
-            (
-                Failure::Status(404),
-                No(NotRetriable::Status(404)),
-                No(NotRetriable::Status(404)),
-            ),
-            (
-                Failure::Status(500),
-                No(NotRetriable::Status(500)),
-                No(NotRetriable::Status(500)),
-            ),
-            (
-                Failure::Status(501),
-                No(NotRetriable::Status(501)),
-                No(NotRetriable::Status(501)),
-            ),
         ];
-        for (failure, read_only, side_effect) in table {
+        let permanent = [400, 401, 403, 404, 500, 501].map(|code| {
+            let no = No(NotRetriable::Status(code));
+            (Failure::Status(code), no, no)
+        });
+        for (failure, read_only, side_effect) in table.into_iter().chain(permanent) {
             assert_eq!(
                 classify(failure, ReadOnly),
                 read_only,
@@ -831,48 +819,28 @@ mod tests {
 
     #[test]
     fn gives_up_when_the_next_attempt_cannot_finish_in_time() {
+        // A DNS failure of the first attempt of a read, at `now`.
+        let dns_failure = |p: &RetryPlan, now| {
+            p.decide(1, Failure::DnsFailure, Effect::ReadOnly, now, &mut NoDraw)
+        };
         let p = plan(no_jitter(), 1_000, 300);
         // 600 + 100 + 300 = 1000: just fits.
         assert_eq!(
-            p.decide(
-                1,
-                Failure::DnsFailure,
-                Effect::ReadOnly,
-                Instant::from_millis(600),
-                &mut NoDraw
-            ),
+            dns_failure(&p, Instant::from_millis(600)),
             Decision::RetryAt(Instant::from_millis(700))
         );
         assert_eq!(
-            p.decide(
-                1,
-                Failure::DnsFailure,
-                Effect::ReadOnly,
-                Instant::from_micros(600_001),
-                &mut NoDraw
-            ),
+            dns_failure(&p, Instant::from_micros(600_001)),
             Decision::GiveUp(GiveUpReason::DeadlineTooClose)
         );
         // Deadline already behind us, or min_attempt longer than the timeline.
         assert_eq!(
-            p.decide(
-                1,
-                Failure::DnsFailure,
-                Effect::ReadOnly,
-                Instant::from_millis(5_000),
-                &mut NoDraw
-            ),
+            dns_failure(&p, Instant::from_millis(5_000)),
             Decision::GiveUp(GiveUpReason::DeadlineTooClose)
         );
         let p = RetryPlan::new(no_jitter(), Instant::from_millis(1_000), Duration::MAX);
         assert_eq!(
-            p.decide(
-                1,
-                Failure::DnsFailure,
-                Effect::ReadOnly,
-                Instant::ZERO,
-                &mut NoDraw
-            ),
+            dns_failure(&p, Instant::ZERO),
             Decision::GiveUp(GiveUpReason::DeadlineTooClose)
         );
     }
@@ -984,7 +952,7 @@ mod tests {
 
     // ---- properties ---------------------------------------------------------
 
-    fn failure() -> impl Strategy<Value = Failure> {
+    pub(crate) fn failure() -> impl Strategy<Value = Failure> {
         prop_oneof![
             Just(Failure::ConnectRefused),
             Just(Failure::DnsFailure),
@@ -993,6 +961,7 @@ mod tests {
             Just(Failure::SendFailed),
             Just(Failure::ReadTimeout),
             Just(Failure::ResponseTruncated),
+            Just(Failure::ResponseTooLarge),
             prop_oneof![Just(429u16), Just(502), Just(503), Just(504), any::<u16>()]
                 .prop_map(Failure::Status),
         ]
@@ -1069,32 +1038,83 @@ mod tests {
         prop_oneof![4 => 0u32..=8, 1 => any::<u32>()]
     }
 
+    /// The inputs of one `decide` call, drawn for the properties below.
+    #[derive(Clone, Debug)]
+    struct Case {
+        b: Backoff,
+        deadline_at: DeadlineAt,
+        min_attempt: u64,
+        now: u64,
+        attempts_made: u32,
+        failure: Failure,
+        effect: Effect,
+        seed: u64,
+    }
+
+    /// Any [`Case`], with the effect drawn from `effect`.
+    fn case(effect: impl Strategy<Value = Effect>) -> impl Strategy<Value = Case> {
+        (
+            backoff(),
+            deadline_at(),
+            micros(),
+            micros(),
+            attempts(),
+            failure(),
+            effect,
+            any::<u64>(),
+        )
+            .prop_map(
+                |(b, deadline_at, min_attempt, now, attempts_made, failure, effect, seed)| Case {
+                    b,
+                    deadline_at,
+                    min_attempt,
+                    now,
+                    attempts_made,
+                    failure,
+                    effect,
+                    seed,
+                },
+            )
+    }
+
+    impl Case {
+        /// The deadline in microseconds.
+        fn deadline(&self) -> u64 {
+            self.deadline_at
+                .resolve(&self.b, self.attempts_made, self.now, self.min_attempt)
+        }
+
+        fn plan(&self) -> RetryPlan {
+            RetryPlan::new(
+                self.b,
+                Instant::from_micros(self.deadline()),
+                Duration::from_micros(self.min_attempt),
+            )
+        }
+
+        /// The plan's decision, drawing jitter from `jitter`.
+        fn decide(&self, jitter: &mut impl JitterSource) -> Decision {
+            let now = Instant::from_micros(self.now);
+            self.plan()
+                .decide(self.attempts_made, self.failure, self.effect, now, jitter)
+        }
+    }
+
     proptest! {
         /// Property 1: never a `RetryAt(t)` with `t + min_attempt > deadline`
         /// (nor `t < now`), whatever now, deadline, attempt and jitter are.
         #[test]
-        fn retry_never_scheduled_past_deadline(
-            b in backoff(),
-            deadline_at in deadline_at(),
-            min_attempt in micros(),
-            now in micros(),
-            attempts_made in attempts(),
-            failure in failure(),
-            effect in effect(),
-            seed in any::<u64>(),
-        ) {
-            let deadline = deadline_at.resolve(&b, attempts_made, now, min_attempt);
-            let p = RetryPlan::new(b, Instant::from_micros(deadline), Duration::from_micros(min_attempt));
-            let decision = p.decide(attempts_made, failure, effect, Instant::from_micros(now), &mut SplitMix64::new(seed));
-            if let Decision::RetryAt(t) = decision {
+        fn retry_never_scheduled_past_deadline(case in case(effect())) {
+            let (deadline, min_attempt) = (case.deadline(), case.min_attempt);
+            if let Decision::RetryAt(t) = case.decide(&mut SplitMix64::new(case.seed)) {
                 let end = u128::from(t.as_micros()) + u128::from(min_attempt);
                 prop_assert!(
                     end <= u128::from(deadline),
                     "retry at {} µs + {} µs ends after the deadline {} µs",
                     t.as_micros(), min_attempt, deadline
                 );
-                prop_assert!(t.as_micros() >= now);
-                prop_assert!(p.may_start(t));
+                prop_assert!(t.as_micros() >= case.now);
+                prop_assert!(case.plan().may_start(t));
             }
         }
 
@@ -1102,17 +1122,10 @@ mod tests {
         /// never retried, whatever the rest of the plan says.
         #[test]
         fn side_effect_that_may_have_reached_ha_is_never_retried(
-            b in backoff(),
-            deadline_at in deadline_at(),
-            min_attempt in micros(),
-            now in micros(),
-            attempts_made in attempts(),
-            failure in failure(),
-            seed in any::<u64>(),
+            case in case(Just(Effect::SideEffect)),
         ) {
-            let deadline = deadline_at.resolve(&b, attempts_made, now, min_attempt);
-            let p = RetryPlan::new(b, Instant::from_micros(deadline), Duration::from_micros(min_attempt));
-            let decision = p.decide(attempts_made, failure, Effect::SideEffect, Instant::from_micros(now), &mut SplitMix64::new(seed));
+            let decision = case.decide(&mut SplitMix64::new(case.seed));
+            let failure = case.failure;
             if failure.may_have_reached_ha() {
                 prop_assert!(
                     matches!(decision, Decision::GiveUp(GiveUpReason::NotRetriable(_))),
@@ -1126,16 +1139,8 @@ mod tests {
         /// the nominal capped delay `d`, both from `Backoff::delay` and as
         /// `t − now` of a `RetryAt(t)`.
         #[test]
-        fn retry_delay_stays_within_jitter_bounds(
-            b in backoff(),
-            deadline_at in deadline_at(),
-            min_attempt in micros(),
-            now in micros(),
-            attempts_made in attempts(),
-            failure in failure(),
-            effect in effect(),
-            seed in any::<u64>(),
-        ) {
+        fn retry_delay_stays_within_jitter_bounds(case in case(effect())) {
+            let Case { b, attempts_made, now, seed, .. } = case;
             let nominal = u128::from(micros_of(b.nominal_delay(attempts_made)));
             let cap = u128::from(micros_of(b.max_delay()));
             // Reference: base · multiplier^(n − 1), capped, by repeated
@@ -1158,10 +1163,7 @@ mod tests {
             let delay = u128::from(micros_of(b.delay(attempts_made, &mut rng)));
             prop_assert!(within(delay), "delay {} µs, nominal {} µs, jitter {} %", delay, nominal, j);
 
-            let deadline = deadline_at.resolve(&b, attempts_made, now, min_attempt);
-            let p = RetryPlan::new(b, Instant::from_micros(deadline), Duration::from_micros(min_attempt));
-            let decision = p.decide(attempts_made, failure, effect, Instant::from_micros(now), &mut rng);
-            if let Decision::RetryAt(t) = decision {
+            if let Decision::RetryAt(t) = case.decide(&mut rng) {
                 let delay = u128::from(t.as_micros() - now);
                 prop_assert!(within(delay), "retry after {} µs, nominal {} µs, jitter {} %", delay, nominal, j);
             }

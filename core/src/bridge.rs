@@ -1,0 +1,952 @@
+//! The Alexa bridge: one directive in, Home Assistant's answer or a proper
+//! Alexa error out, before the deadline.
+//!
+//! What it is for: everything between reading a directive and writing its
+//! answer that does not itself touch the network. The frontend supplies a
+//! [`Transport`] (HTTPS to Home Assistant, or a script in tests) and a
+//! [`Clock`]; this module decides.
+//!
+//! The flow of [`Bridge::answer`]:
+//! 1. [`classify`] the event; an unreadable one is answered `INVALID_DIRECTIVE`
+//!    with the reason in its message;
+//! 2. refuse a `payloadVersion` other than `"3"` (`INVALID_DIRECTIVE`);
+//! 3. find the bearer token (endpoint scope, else AcceptGrant grantee, else
+//!    Discovery scope, type `BearerToken`); in debug mode only, fall back to
+//!    the configured long-lived token; none → `INVALID_AUTHORIZATION_CREDENTIAL`;
+//! 4. [`forward`] the event's bytes unchanged, guarded by the breaker and the
+//!    retry plan of the event's deadline budget;
+//! 5. a 2xx answer that is one complete JSON object with an `event` member is
+//!    passed through byte for byte (Home Assistant's own Alexa errors arrive
+//!    this way); anything else becomes an [`ErrorResponse`] of the type
+//!    [`Reason::error_type`] gives, with a message lee wrote.
+//!
+//! What it must never do: answer an AcceptGrant itself, re-send a control
+//! directive whose bytes may have reached Home Assistant, put the token or
+//! Home Assistant's text into an answer, or run past the deadline.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::alexa::{
+    ClassifyError, Directive, ErrorResponse, ErrorType, Event, MessageId, OutputTooSmall,
+    TokenError, classify,
+};
+use crate::breaker::Breaker;
+use crate::json::{self, JsonError};
+use crate::retry::{Backoff, Decision, Effect, Failure, JitterSource, RetryPlan};
+use crate::time::{Clock, Instant};
+
+/// How deeply Home Assistant's answer may nest before it is refused. A
+/// Discovery answer nests about 10 deep.
+pub const ANSWER_MAX_DEPTH: usize = 64;
+
+/// Time limits of one attempt, handed to the transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// For DNS, TCP and TLS together.
+    pub connect: Duration,
+    /// For the whole attempt, connect included: the rest of the event's budget.
+    pub total: Duration,
+}
+
+/// Home Assistant's answer to one request: its status, and how many bytes of
+/// body the transport wrote into the caller's buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HaAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// Body length in the buffer.
+    pub len: usize,
+}
+
+/// The network, as the bridge sees it. Implemented by the frontends' HTTPS
+/// client and by test doubles.
+pub trait Transport {
+    /// POST `event` to Home Assistant's `/api/alexa/smart_home` with
+    /// `Authorization: Bearer <token>`, and read the answer's body into
+    /// `body`. A body longer than `body` is [`Failure::ResponseTooLarge`].
+    fn post_directive(
+        &mut self,
+        event: &[u8],
+        token: &str,
+        timeouts: Timeouts,
+        body: &mut [u8],
+    ) -> Result<HaAnswer, Failure>;
+
+    /// Wait until `until` before the next attempt. Test doubles move a
+    /// manual clock instead of sleeping.
+    fn wait_until(&mut self, until: Instant);
+}
+
+/// The bridge's time limits and retry schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Alexa's own limit for an answer (8 s).
+    pub alexa_limit: Duration,
+    /// Kept back from the budget for writing the answer and handing it to Lambda.
+    pub safety_margin: Duration,
+    /// Connect timeout for each attempt.
+    pub connect_timeout: Duration,
+    /// An attempt with less of the budget left than this is not started.
+    pub min_attempt: Duration,
+    /// Retry schedule for failures that allow one.
+    pub backoff: Backoff,
+}
+
+impl Settings {
+    /// 8 s limit, 500 ms margin, 2 s connect timeout, 250 ms minimum
+    /// attempt, default backoff.
+    pub const DEFAULT: Settings = Settings {
+        alexa_limit: Duration::from_secs(8),
+        safety_margin: Duration::from_millis(500),
+        connect_timeout: Duration::from_secs(2),
+        min_attempt: Duration::from_millis(250),
+        backoff: Backoff::DEFAULT,
+    };
+
+    /// The instant by which an event that arrived at `now` must be answered:
+    /// `min(Alexa's limit, the Lambda's remaining time) − safety margin`.
+    pub fn deadline(&self, now: Instant, lambda_remaining: Option<Duration>) -> Instant {
+        let limit = match lambda_remaining {
+            Some(remaining) => remaining.min(self.alexa_limit),
+            None => self.alexa_limit,
+        };
+        now.saturating_add(limit.saturating_sub(self.safety_margin))
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::DEFAULT
+    }
+}
+
+/// Whether a directive only reads (safe to repeat) or changes something.
+pub fn effect_of(directive: &Directive<'_>) -> Effect {
+    match (directive.namespace, directive.name) {
+        ("Alexa.Discovery", "Discover") | ("Alexa", "ReportState") => Effect::ReadOnly,
+        _ => Effect::SideEffect,
+    }
+}
+
+/// Whether a directive is an AcceptGrant (answered `ACCEPT_GRANT_FAILED` on failure).
+pub fn is_accept_grant(directive: &Directive<'_>) -> bool {
+    directive.namespace == "Alexa.Authorization" && directive.name == "AcceptGrant"
+}
+
+/// Why an event got an error answer instead of Home Assistant's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reason {
+    /// The event could not be read.
+    Unreadable(ClassifyError),
+    /// `payloadVersion` is not `"3"`.
+    PayloadVersion,
+    /// No usable bearer token.
+    Token(TokenError),
+    /// The breaker for Home Assistant is open: failing fast, no network.
+    BreakerOpen {
+        /// Until a probe is let through.
+        retry_after: Duration,
+    },
+    /// Not enough of the budget was left to start a request.
+    DeadlinePassed,
+    /// The request failed (transport failure, or a non-2xx status).
+    Failed(Failure),
+    /// Home Assistant answered 2xx, but not with one JSON object that has an `event`.
+    NotAlexaJson(Option<JsonError>),
+}
+
+impl Reason {
+    /// The Alexa error type for this reason.
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            Reason::Unreadable(_) | Reason::PayloadVersion => ErrorType::InvalidDirective,
+            Reason::Token(_) | Reason::Failed(Failure::Status(401 | 403)) => {
+                ErrorType::InvalidAuthorizationCredential
+            }
+            Reason::BreakerOpen { .. }
+            | Reason::DeadlinePassed
+            | Reason::Failed(
+                Failure::ConnectRefused
+                | Failure::DnsFailure
+                | Failure::ConnectTimeout
+                | Failure::TlsFailure
+                | Failure::SendFailed
+                | Failure::ReadTimeout,
+            ) => ErrorType::BridgeUnreachable,
+            Reason::Failed(
+                Failure::Status(_) | Failure::ResponseTruncated | Failure::ResponseTooLarge,
+            )
+            | Reason::NotAlexaJson(_) => ErrorType::InternalError,
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Unreadable(e) => write!(f, "{e}"),
+            Reason::PayloadVersion => f.write_str("lee understands payloadVersion 3 only"),
+            Reason::Token(TokenError::Missing) => {
+                f.write_str("the directive carries no bearer token")
+            }
+            Reason::Token(TokenError::NotBearer) => {
+                f.write_str("the directive's scope is not of type BearerToken")
+            }
+            Reason::Token(TokenError::Malformed) => {
+                f.write_str("the directive's bearer token cannot be sent to Home Assistant")
+            }
+            Reason::BreakerOpen { retry_after } => write!(
+                f,
+                "Home Assistant failed repeatedly; lee tries again in {} ms",
+                retry_after.as_millis()
+            ),
+            Reason::DeadlinePassed => f.write_str("too little time was left to ask Home Assistant"),
+            Reason::Failed(Failure::Status(401 | 403)) => {
+                f.write_str("Home Assistant refused the access token")
+            }
+            Reason::Failed(Failure::Status(code)) => {
+                write!(f, "Home Assistant answered HTTP {code}")
+            }
+            Reason::Failed(failure) => write!(f, "Home Assistant could not be reached: {failure}"),
+            Reason::NotAlexaJson(Some(e)) => {
+                write!(f, "Home Assistant's answer is not JSON: {e}")
+            }
+            Reason::NotAlexaJson(None) => {
+                f.write_str("Home Assistant's answer is JSON but not an Alexa message")
+            }
+        }
+    }
+}
+
+/// Counts of what one [`forward`] did, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests sent (attempts).
+    pub requests: u32,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Whether the breaker opened during this forward.
+    pub breaker_opened: bool,
+    /// Time spent waiting on Home Assistant.
+    pub ha_time: Duration,
+}
+
+/// Everything [`forward`] needs besides the event.
+pub struct Forward<'a, T: ?Sized, C: ?Sized, J: ?Sized> {
+    /// The breaker of the Home Assistant base URL.
+    pub breaker: &'a mut Breaker,
+    /// Backoff and deadline of this event.
+    pub plan: RetryPlan,
+    /// Connect timeout per attempt.
+    pub connect_timeout: Duration,
+    /// The network.
+    pub transport: &'a mut T,
+    /// The clock.
+    pub clock: &'a C,
+    /// Jitter for the backoff.
+    pub jitter: &'a mut J,
+}
+
+/// Send `event` to Home Assistant with `token`, retrying only where `effect`
+/// and the failure allow and the deadline leaves room. On success the
+/// answer, already checked to be a complete Alexa JSON message, is in
+/// `body[..len]`.
+pub fn forward<T, C, J>(
+    f: Forward<'_, T, C, J>,
+    event: &[u8],
+    token: &str,
+    effect: Effect,
+    body: &mut [u8],
+    tally: &mut Tally,
+) -> Result<usize, Reason>
+where
+    T: Transport + ?Sized,
+    C: Clock + ?Sized,
+    J: JitterSource + ?Sized,
+{
+    let Forward {
+        breaker,
+        plan,
+        connect_timeout,
+        transport,
+        clock,
+        jitter,
+    } = f;
+    let opens_before = breaker.stats().opens;
+    let mut attempts = 0;
+    let result = loop {
+        let now = clock.now();
+        if !plan.may_start(now) {
+            break Err(Reason::DeadlinePassed);
+        }
+        let permit = match breaker.try_acquire(now) {
+            Ok(permit) => permit,
+            Err(rejected) => {
+                break Err(Reason::BreakerOpen {
+                    retry_after: rejected.retry_after,
+                });
+            }
+        };
+        attempts += 1;
+        tally.requests += 1;
+        let remaining = plan.remaining(now);
+        let timeouts = Timeouts {
+            connect: connect_timeout.min(remaining),
+            total: remaining,
+        };
+        let sent = transport.post_directive(event, token, timeouts, body);
+        let answered = clock.now();
+        tally.ha_time += answered.saturating_duration_since(now);
+        let failure = match sent {
+            Ok(HaAnswer { status, len }) if (200..300).contains(&status) => {
+                breaker.record_success(permit, answered);
+                break alexa_json(body, len);
+            }
+            Ok(HaAnswer { status, .. }) => {
+                // Home Assistant (or its proxy) answered: only "try later"
+                // statuses say it is in trouble.
+                if crate::retry::is_transient_status(status) {
+                    breaker.record_failure(permit, answered);
+                } else {
+                    breaker.record_success(permit, answered);
+                }
+                Failure::Status(status)
+            }
+            Err(failure) => {
+                breaker.record_failure(permit, answered);
+                failure
+            }
+        };
+        match plan.decide(attempts, failure, effect, answered, jitter) {
+            Decision::RetryAt(at) => {
+                tally.retries += 1;
+                transport.wait_until(at);
+            }
+            Decision::GiveUp(_) => break Err(Reason::Failed(failure)),
+        }
+    };
+    tally.breaker_opened |= breaker.stats().opens > opens_before;
+    result
+}
+
+/// Check that `body[..len]` is one complete JSON object with an `event` member.
+fn alexa_json(body: &[u8], len: usize) -> Result<usize, Reason> {
+    let answer = body
+        .get(..len)
+        .ok_or(Reason::Failed(Failure::ResponseTooLarge))?;
+    let mut has_event = false;
+    json::check(answer, ANSWER_MAX_DEPTH, |key| has_event |= key == b"event")
+        .map_err(|e| Reason::NotAlexaJson(Some(e)))?;
+    match answer.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') if has_event => Ok(len),
+        _ => Err(Reason::NotAlexaJson(None)),
+    }
+}
+
+/// How an event was answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Home Assistant's body, byte for byte.
+    PassedThrough,
+    /// An ErrorResponse lee wrote, and why.
+    Error(ErrorType, Reason),
+}
+
+/// The bridge's standing parts: settings, and the breaker of Home Assistant.
+pub struct Bridge {
+    /// Time limits and retry schedule.
+    pub settings: Settings,
+    /// The breaker of the configured Home Assistant base URL.
+    pub breaker: Breaker,
+}
+
+/// What one call to [`Bridge::answer`] may use.
+pub struct Io<'a, T: ?Sized, C: ?Sized, J: ?Sized> {
+    /// The network.
+    pub transport: &'a mut T,
+    /// The clock.
+    pub clock: &'a C,
+    /// Randomness for backoff jitter.
+    pub jitter: &'a mut J,
+    /// 16 random bytes for the messageId of an error answer.
+    pub message_id: [u8; 16],
+    /// The long-lived token to use when debug mode is on and the directive has none.
+    pub debug_token: Option<&'a str>,
+    /// Scratch space for the unescaped token.
+    pub token_buf: &'a mut [u8],
+}
+
+impl Bridge {
+    /// Answer one event into `out`: Home Assistant's body on success, an
+    /// ErrorResponse otherwise. Returns the answer's length and how it was made.
+    pub fn answer<T, C, J>(
+        &mut self,
+        event: &[u8],
+        lambda_remaining: Option<Duration>,
+        mut io: Io<'_, T, C, J>,
+        out: &mut [u8],
+        tally: &mut Tally,
+    ) -> Result<(usize, Answered), OutputTooSmall>
+    where
+        T: Transport + ?Sized,
+        C: Clock + ?Sized,
+        J: JitterSource + ?Sized,
+    {
+        let deadline = self.settings.deadline(io.clock.now(), lambda_remaining);
+        let directive = match classify(event) {
+            Ok(Event::Directive(d)) => d,
+            Err(e) => {
+                let reason = Reason::Unreadable(e);
+                return error_answer(reason.error_type(), reason, None, io.message_id, out);
+            }
+        };
+        let result = self.forward_directive(&directive, event, deadline, &mut io, out, tally);
+        match result {
+            Ok(len) => Ok((len, Answered::PassedThrough)),
+            Err(reason) => {
+                let error = if is_accept_grant(&directive) {
+                    ErrorType::AcceptGrantFailed
+                } else {
+                    reason.error_type()
+                };
+                error_answer(error, reason, Some(&directive), io.message_id, out)
+            }
+        }
+    }
+
+    fn forward_directive<T, C, J>(
+        &mut self,
+        directive: &Directive<'_>,
+        event: &[u8],
+        deadline: Instant,
+        io: &mut Io<'_, T, C, J>,
+        out: &mut [u8],
+        tally: &mut Tally,
+    ) -> Result<usize, Reason>
+    where
+        T: Transport + ?Sized,
+        C: Clock + ?Sized,
+        J: JitterSource + ?Sized,
+    {
+        if directive.payload_version != "3" {
+            return Err(Reason::PayloadVersion);
+        }
+        let token = match directive.scope {
+            Some(scope) => scope.unescape_token(io.token_buf),
+            None => Err(TokenError::Missing),
+        };
+        let token = match (token, io.debug_token) {
+            (Ok(token), _) => token,
+            (Err(TokenError::Missing), Some(fallback)) => fallback,
+            (Err(e), _) => return Err(Reason::Token(e)),
+        };
+        forward(
+            Forward {
+                breaker: &mut self.breaker,
+                plan: RetryPlan::new(self.settings.backoff, deadline, self.settings.min_attempt),
+                connect_timeout: self.settings.connect_timeout,
+                transport: io.transport,
+                clock: io.clock,
+                jitter: io.jitter,
+            },
+            event,
+            token,
+            effect_of(directive),
+            out,
+            tally,
+        )
+    }
+}
+
+fn error_answer(
+    error: ErrorType,
+    reason: Reason,
+    directive: Option<&Directive<'_>>,
+    message_id: [u8; 16],
+    out: &mut [u8],
+) -> Result<(usize, Answered), OutputTooSmall> {
+    let response = ErrorResponse {
+        error,
+        message_id: MessageId::from_random(message_id),
+        correlation_token: directive.and_then(|d| d.correlation_token),
+        endpoint_id: directive.and_then(|d| d.endpoint_id),
+    };
+    let len = response.write(format_args!("{reason}"), out)?;
+    Ok((len, Answered::Error(error, reason)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::{BreakerConfig, BreakerState};
+    use crate::retry::SplitMix64;
+    use core::cell::Cell;
+    use proptest::prelude::*;
+    use std::collections::VecDeque;
+    use std::string::String;
+    use std::vec::Vec;
+
+    #[derive(Default)]
+    struct ManualClock(Cell<u64>);
+
+    impl Clock for ManualClock {
+        fn now(&self) -> Instant {
+            Instant::from_micros(self.0.get())
+        }
+    }
+
+    /// What the scripted Home Assistant does with one request.
+    #[derive(Clone, Copy, Debug)]
+    enum Ha {
+        /// Answer after `ms` with a status and body.
+        Answer(u64, u16, &'static [u8]),
+        /// Fail after `ms` (a hang is a long `ms` ending in ReadTimeout).
+        Fail(u64, Failure),
+    }
+
+    struct ScriptedHa<'c> {
+        script: VecDeque<Ha>,
+        clock: &'c ManualClock,
+        sent: Vec<(String, Instant)>,
+    }
+
+    impl Transport for ScriptedHa<'_> {
+        fn post_directive(
+            &mut self,
+            event: &[u8],
+            token: &str,
+            timeouts: Timeouts,
+            body: &mut [u8],
+        ) -> Result<HaAnswer, Failure> {
+            assert!(!event.is_empty());
+            self.sent.push((String::from(token), self.clock.now()));
+            let step = self
+                .script
+                .pop_front()
+                .expect("more requests than scripted");
+            let (ms, result) = match step {
+                Ha::Answer(ms, status, answer) => {
+                    let r = match body.get_mut(..answer.len()) {
+                        Some(dst) => {
+                            dst.copy_from_slice(answer);
+                            Ok(HaAnswer {
+                                status,
+                                len: answer.len(),
+                            })
+                        }
+                        None => Err(Failure::ResponseTooLarge),
+                    };
+                    (ms, r)
+                }
+                Ha::Fail(ms, failure) => (ms, Err(failure)),
+            };
+            // A transport never outlives its timeout: past it, the attempt is a timeout.
+            let spent = Duration::from_millis(ms);
+            if spent > timeouts.total {
+                self.advance(timeouts.total);
+                return Err(Failure::ReadTimeout);
+            }
+            self.advance(spent);
+            result
+        }
+
+        fn wait_until(&mut self, until: Instant) {
+            assert!(until >= self.clock.now());
+            self.clock.0.set(until.as_micros());
+        }
+    }
+
+    impl ScriptedHa<'_> {
+        fn advance(&self, d: Duration) {
+            self.clock.0.set(self.clock.0.get() + d.as_micros() as u64);
+        }
+    }
+
+    const TURN_ON: &[u8] = br#"{"directive":{"header":{"namespace":"Alexa.PowerController","name":"TurnOn","payloadVersion":"3","messageId":"m","correlationToken":"corr-1"},"endpoint":{"scope":{"type":"BearerToken","token":"user-token"},"endpointId":"switch#ac","cookie":{}},"payload":{}}}"#;
+    const REPORT_STATE: &[u8] = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m","correlationToken":"corr-2"},"endpoint":{"scope":{"type":"BearerToken","token":"user-token"},"endpointId":"light#bed_light"},"payload":{}}}"#;
+    const ACCEPT_GRANT: &[u8] = br#"{"directive":{"header":{"namespace":"Alexa.Authorization","name":"AcceptGrant","payloadVersion":"3","messageId":"m"},"payload":{"grant":{"type":"OAuth2.AuthorizationCode","code":"c"},"grantee":{"type":"BearerToken","token":"user-token"}}}}"#;
+    const HA_OK: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"Response"},"payload":{}},"context":{"properties":[{"value":0.49804000000000004}]}}"#;
+
+    struct Run {
+        len: usize,
+        answered: Answered,
+        out: Vec<u8>,
+        sent: Vec<(String, Instant)>,
+        tally: Tally,
+        finished: Instant,
+    }
+
+    impl Run {
+        fn json(&self) -> serde_json::Value {
+            serde_json::from_slice(&self.out[..self.len]).expect("every answer is JSON")
+        }
+
+        fn error_type(&self) -> String {
+            self.json()["event"]["payload"]["type"]
+                .as_str()
+                .unwrap()
+                .into()
+        }
+    }
+
+    fn run_with(
+        bridge: &mut Bridge,
+        clock: &ManualClock,
+        event: &[u8],
+        script: impl IntoIterator<Item = Ha>,
+        lambda_remaining: Option<Duration>,
+        debug_token: Option<&str>,
+    ) -> Run {
+        let mut ha = ScriptedHa {
+            script: script.into_iter().collect(),
+            clock,
+            sent: Vec::new(),
+        };
+        let mut out = std::vec![0u8; 4096];
+        let mut token_buf = [0u8; 256];
+        let mut tally = Tally::default();
+        let (len, answered) = bridge
+            .answer(
+                event,
+                lambda_remaining,
+                Io {
+                    transport: &mut ha,
+                    clock,
+                    jitter: &mut SplitMix64::new(1),
+                    message_id: [9; 16],
+                    debug_token,
+                    token_buf: &mut token_buf,
+                },
+                &mut out,
+                &mut tally,
+            )
+            .unwrap();
+        assert!(
+            ha.script.is_empty(),
+            "requests left unsent: {:?}",
+            ha.script
+        );
+        Run {
+            len,
+            answered,
+            out,
+            sent: ha.sent,
+            tally,
+            finished: clock.now(),
+        }
+    }
+
+    fn bridge() -> Bridge {
+        Bridge {
+            settings: Settings::DEFAULT,
+            breaker: Breaker::new(BreakerConfig::DEFAULT),
+        }
+    }
+
+    fn run(event: &[u8], script: impl IntoIterator<Item = Ha>) -> Run {
+        run_with(
+            &mut bridge(),
+            &ManualClock::default(),
+            event,
+            script,
+            None,
+            None,
+        )
+    }
+
+    #[test]
+    fn a_2xx_alexa_answer_passes_through_byte_for_byte() {
+        let r = run(TURN_ON, [Ha::Answer(5, 200, HA_OK)]);
+        assert_eq!(r.answered, Answered::PassedThrough);
+        assert_eq!(&r.out[..r.len], HA_OK);
+        assert_eq!(r.sent, [(String::from("user-token"), Instant::ZERO)]);
+        assert_eq!(r.tally.ha_time, Duration::from_millis(5));
+    }
+
+    #[test]
+    fn accept_grant_is_forwarded_and_its_failure_is_accept_grant_failed() {
+        let r = run(ACCEPT_GRANT, [Ha::Answer(5, 200, HA_OK)]);
+        assert_eq!(r.answered, Answered::PassedThrough);
+        let r = run(
+            ACCEPT_GRANT,
+            [Ha::Answer(5, 500, b"500 Internal Server Error")],
+        );
+        assert_eq!(r.sent.len(), 1);
+        assert_eq!(r.error_type(), "ACCEPT_GRANT_FAILED");
+        assert_eq!(
+            r.json()["event"]["header"]["namespace"],
+            "Alexa.Authorization"
+        );
+    }
+
+    #[test]
+    fn statuses_and_bodies_map_to_the_right_error() {
+        let cases: [(Ha, &str); 8] = [
+            (
+                Ha::Answer(1, 401, b"401: Unauthorized"),
+                "INVALID_AUTHORIZATION_CREDENTIAL",
+            ),
+            (
+                Ha::Answer(1, 403, b"<html>Forbidden</html>"),
+                "INVALID_AUTHORIZATION_CREDENTIAL",
+            ),
+            (
+                Ha::Answer(1, 500, b"<html><body>500</body></html>"),
+                "INTERNAL_ERROR",
+            ),
+            (Ha::Answer(1, 404, b"404: Not Found"), "INTERNAL_ERROR"),
+            (
+                Ha::Answer(1, 200, b"<html>proxy login</html>"),
+                "INTERNAL_ERROR",
+            ),
+            (
+                Ha::Answer(1, 200, br#"{"event":{"header":"#),
+                "INTERNAL_ERROR",
+            ),
+            (Ha::Answer(1, 200, br#"{"message":"ok"}"#), "INTERNAL_ERROR"),
+            (Ha::Fail(1, Failure::TlsFailure), "BRIDGE_UNREACHABLE"),
+        ];
+        for (step, expected) in cases {
+            let r = run(TURN_ON, [step]);
+            assert_eq!(r.error_type(), expected, "{step:?}");
+            let v = r.json();
+            assert_eq!(v["event"]["header"]["correlationToken"], "corr-1");
+            assert_eq!(v["event"]["endpoint"]["endpointId"], "switch#ac");
+            let text = String::from_utf8_lossy(&r.out[..r.len]).into_owned();
+            assert!(
+                !text.contains("user-token") && !text.contains('<'),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_control_directive_is_sent_once_when_it_may_have_reached_ha() {
+        for failure in [
+            Failure::ReadTimeout,
+            Failure::SendFailed,
+            Failure::ResponseTruncated,
+        ] {
+            let r = run(TURN_ON, [Ha::Fail(10, failure)]);
+            assert_eq!(r.sent.len(), 1, "{failure:?}");
+        }
+        let r = run(TURN_ON, [Ha::Answer(1, 503, b"busy")]);
+        assert_eq!(
+            (r.sent.len(), r.error_type().as_str()),
+            (1, "INTERNAL_ERROR")
+        );
+        // ReportState only reads, so the same failures are retried.
+        let r = run(
+            REPORT_STATE,
+            [
+                Ha::Fail(10, Failure::ReadTimeout),
+                Ha::Answer(1, 200, HA_OK),
+            ],
+        );
+        assert_eq!(r.answered, Answered::PassedThrough);
+        assert_eq!(r.sent.len(), 2);
+    }
+
+    #[test]
+    fn refused_connections_are_retried_for_every_directive_then_reported_unreachable() {
+        let r = run(TURN_ON, [Ha::Fail(0, Failure::ConnectRefused); 3]);
+        assert_eq!(r.sent.len(), 3);
+        assert_eq!(r.tally.retries, 2);
+        assert_eq!(r.error_type(), "BRIDGE_UNREACHABLE");
+        let r = run(
+            TURN_ON,
+            [Ha::Fail(0, Failure::DnsFailure), Ha::Answer(1, 200, HA_OK)],
+        );
+        assert_eq!(r.answered, Answered::PassedThrough);
+    }
+
+    #[test]
+    fn directives_lee_cannot_forward_are_answered_without_a_request() {
+        let v2 = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"2","messageId":"m","correlationToken":"c"},"endpoint":{"scope":{"type":"BearerToken","token":"t"},"endpointId":"x"},"payload":{}}}"#;
+        let r = run(v2, []);
+        assert_eq!(r.error_type(), "INVALID_DIRECTIVE");
+        assert_eq!(r.json()["event"]["header"]["correlationToken"], "c");
+        let no_token = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m","correlationToken":"c"},"endpoint":{"endpointId":"x"},"payload":{}}}"#;
+        let r = run(no_token, []);
+        assert_eq!(r.error_type(), "INVALID_AUTHORIZATION_CREDENTIAL");
+        let partition = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m"},"endpoint":{"scope":{"type":"BearerTokenWithPartition","token":"t"},"endpointId":"x"},"payload":{}}}"#;
+        let r = run_with(
+            &mut bridge(),
+            &ManualClock::default(),
+            partition,
+            [],
+            None,
+            Some("debug"),
+        );
+        assert_eq!(
+            r.error_type(),
+            "INVALID_AUTHORIZATION_CREDENTIAL",
+            "a wrong scope is not 'missing'"
+        );
+        for junk in [&b"not json"[..], b"{}", b"{\"directive\":[]}"] {
+            let r = run(junk, []);
+            assert_eq!(r.error_type(), "INVALID_DIRECTIVE");
+        }
+    }
+
+    #[test]
+    fn the_debug_token_stands_in_only_for_a_missing_one() {
+        let no_token = br#"{"directive":{"header":{"namespace":"Alexa.Discovery","name":"Discover","payloadVersion":"3","messageId":"m"},"payload":{}}}"#;
+        let r = run_with(
+            &mut bridge(),
+            &ManualClock::default(),
+            no_token,
+            [Ha::Answer(1, 200, HA_OK)],
+            None,
+            Some("long-lived"),
+        );
+        assert_eq!(r.sent[0].0, "long-lived");
+        let r = run_with(
+            &mut bridge(),
+            &ManualClock::default(),
+            TURN_ON,
+            [Ha::Answer(1, 200, HA_OK)],
+            None,
+            Some("long-lived"),
+        );
+        assert_eq!(r.sent[0].0, "user-token");
+    }
+
+    #[test]
+    fn an_open_breaker_answers_without_the_network_until_its_probe_succeeds() {
+        let mut b = bridge();
+        let clock = ManualClock::default();
+        // Five transport failures open the default breaker.
+        let r = run_with(
+            &mut b,
+            &clock,
+            TURN_ON,
+            [Ha::Fail(0, Failure::ConnectRefused); 3],
+            None,
+            None,
+        );
+        assert!(!r.tally.breaker_opened);
+        let r = run_with(
+            &mut b,
+            &clock,
+            TURN_ON,
+            [Ha::Fail(0, Failure::ConnectRefused); 2],
+            None,
+            None,
+        );
+        assert!(r.tally.breaker_opened);
+        assert_eq!(b.breaker.state(clock.now()), BreakerState::Open);
+        let r = run_with(&mut b, &clock, REPORT_STATE, [], None, None);
+        assert!(r.sent.is_empty());
+        assert_eq!(r.error_type(), "BRIDGE_UNREACHABLE");
+        assert!(matches!(
+            r.answered,
+            Answered::Error(_, Reason::BreakerOpen { .. })
+        ));
+        clock.0.set(clock.0.get() + 10_000_000);
+        let r = run_with(
+            &mut b,
+            &clock,
+            REPORT_STATE,
+            [Ha::Answer(1, 200, HA_OK)],
+            None,
+            None,
+        );
+        assert_eq!(r.answered, Answered::PassedThrough);
+        assert_eq!(b.breaker.state(clock.now()), BreakerState::Closed);
+    }
+
+    #[test]
+    fn the_deadline_is_the_smaller_of_alexa_and_lambda_less_the_margin() {
+        let s = Settings::DEFAULT;
+        let t0 = Instant::from_millis(1_000);
+        assert_eq!(s.deadline(t0, None), Instant::from_millis(8_500));
+        assert_eq!(
+            s.deadline(t0, Some(Duration::from_secs(3))),
+            Instant::from_millis(3_500)
+        );
+        assert_eq!(s.deadline(t0, Some(Duration::from_millis(100))), t0);
+        // With less than a useful attempt left, HA is not asked at all.
+        let r = run_with(
+            &mut bridge(),
+            &ManualClock::default(),
+            TURN_ON,
+            [],
+            Some(Duration::from_millis(600)),
+            None,
+        );
+        assert_eq!(
+            r.answered,
+            Answered::Error(ErrorType::BridgeUnreachable, Reason::DeadlinePassed)
+        );
+    }
+
+    #[test]
+    fn a_hung_home_assistant_is_answered_before_the_deadline() {
+        let r = run(REPORT_STATE, [Ha::Fail(60_000, Failure::ReadTimeout)]);
+        assert_eq!(r.error_type(), "BRIDGE_UNREACHABLE");
+        assert_eq!(r.finished, Instant::from_millis(7_500));
+        let r = run(TURN_ON, [Ha::Answer(9_000, 200, HA_OK)]);
+        assert_eq!(r.error_type(), "BRIDGE_UNREACHABLE");
+        assert!(r.finished <= Instant::from_millis(7_500));
+    }
+
+    fn step() -> impl Strategy<Value = Ha> {
+        let failure = crate::retry::tests::failure();
+        let body: &'static [&'static [u8]] =
+            &[HA_OK, b"<html>", b"{\"event\":", b"401: Unauthorized"];
+        prop_oneof![
+            (0u64..4_000, failure).prop_map(|(ms, f)| Ha::Fail(ms, f)),
+            (
+                0u64..4_000,
+                prop::sample::select(&[200u16, 401, 403, 429, 500, 502, 503][..]),
+                prop::sample::select(body)
+            )
+                .prop_map(|(ms, status, body)| Ha::Answer(ms, status, body)),
+        ]
+    }
+
+    proptest! {
+        /// Whatever Home Assistant does: exactly one answer, valid JSON,
+        /// ready by the deadline; a control directive is never sent again
+        /// after a failure that may have reached HA; at most three attempts.
+        #[test]
+        fn every_event_is_answered_in_time_and_control_is_never_repeated(
+            control in any::<bool>(),
+            remaining_ms in prop::option::of(0u64..10_000),
+            script in proptest::collection::vec(step(), 3),
+        ) {
+            let event = if control { TURN_ON } else { REPORT_STATE };
+            let clock = ManualClock::default();
+            let mut ha = ScriptedHa { script: script.iter().copied().collect(), clock: &clock, sent: Vec::new() };
+            let mut out = std::vec![0u8; 4096];
+            let mut token_buf = [0u8; 64];
+            let mut tally = Tally::default();
+            let lambda_remaining = remaining_ms.map(Duration::from_millis);
+            let (len, answered) = bridge()
+                .answer(event, lambda_remaining, Io {
+                    transport: &mut ha, clock: &clock, jitter: &mut SplitMix64::new(3),
+                    message_id: [1; 16], debug_token: None, token_buf: &mut token_buf,
+                }, &mut out, &mut tally)
+                .unwrap();
+            let deadline = Settings::DEFAULT.deadline(Instant::ZERO, lambda_remaining);
+            prop_assert!(clock.now() <= deadline, "answered at {:?}, deadline {:?}", clock.now(), deadline);
+            let v: serde_json::Value = serde_json::from_slice(&out[..len]).unwrap();
+            prop_assert!(v["event"].is_object());
+            prop_assert!(ha.sent.len() <= 3);
+            if control {
+                for (i, step) in script.iter().take(ha.sent.len().saturating_sub(1)).enumerate() {
+                    let reached = match step {
+                        Ha::Fail(_, f) => f.may_have_reached_ha(),
+                        Ha::Answer(..) => true,
+                    };
+                    prop_assert!(!reached, "control directive re-sent after step {}: {:?}", i, step);
+                }
+            }
+            if answered == Answered::PassedThrough {
+                prop_assert_eq!(&out[..len], HA_OK);
+            }
+        }
+    }
+}
