@@ -111,6 +111,13 @@ pub enum Event<'a> {
 /// Why an event could not be read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClassifyError {
+    /// The event is larger than the configured event buffer.
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The largest event accepted.
+        limit: usize,
+    },
     /// The bytes are not one JSON document of acceptable depth.
     Json(JsonError),
     /// JSON, but not an event lee knows.
@@ -122,6 +129,10 @@ pub enum ClassifyError {
 impl fmt::Display for ClassifyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            ClassifyError::TooLarge { len, limit } => write!(
+                f,
+                "the event has {len} bytes; lee accepts at most {limit}"
+            ),
             ClassifyError::Json(e) => write!(f, "the event is not valid JSON: {e}"),
             ClassifyError::UnknownEvent => {
                 f.write_str("the event is JSON but not an event lee knows (no `directive`)")

@@ -150,6 +150,12 @@ pub enum Reason {
     },
     /// Not enough of the budget was left to start a request.
     DeadlinePassed,
+    /// No usable Home Assistant address is configured.
+    NotConfigured,
+    /// The engine could not run the directive's module (no working memory).
+    Engine,
+    /// The answer would not fit lee's answer buffer.
+    AnswerTooLarge,
     /// The request failed (transport failure, or a non-2xx status).
     Failed(Failure),
     /// Home Assistant answered 2xx, but not with one JSON object that has an `event`.
@@ -166,6 +172,7 @@ impl Reason {
             }
             Reason::BreakerOpen { .. }
             | Reason::DeadlinePassed
+            | Reason::NotConfigured
             | Reason::Failed(
                 Failure::ConnectRefused
                 | Failure::DnsFailure
@@ -177,7 +184,9 @@ impl Reason {
             Reason::Failed(
                 Failure::Status(_) | Failure::ResponseTruncated | Failure::ResponseTooLarge,
             )
-            | Reason::NotAlexaJson(_) => ErrorType::InternalError,
+            | Reason::NotAlexaJson(_)
+            | Reason::Engine
+            | Reason::AnswerTooLarge => ErrorType::InternalError,
         }
     }
 }
@@ -202,6 +211,11 @@ impl fmt::Display for Reason {
                 retry_after.as_millis()
             ),
             Reason::DeadlinePassed => f.write_str("too little time was left to ask Home Assistant"),
+            Reason::NotConfigured => {
+                f.write_str("lee has no valid Home Assistant address (BASE_URL)")
+            }
+            Reason::Engine => f.write_str("lee could not give the directive working memory"),
+            Reason::AnswerTooLarge => f.write_str("the answer would not fit lee's answer buffer"),
             Reason::Failed(Failure::Status(401 | 403)) => {
                 f.write_str("Home Assistant refused the access token")
             }
@@ -233,7 +247,7 @@ pub struct Tally {
 }
 
 /// Everything [`forward`] needs besides the event.
-pub struct Forward<'a, T: ?Sized, C: ?Sized, J: ?Sized> {
+pub struct Forward<'a> {
     /// The breaker of the Home Assistant base URL.
     pub breaker: &'a mut Breaker,
     /// Backoff and deadline of this event.
@@ -241,30 +255,25 @@ pub struct Forward<'a, T: ?Sized, C: ?Sized, J: ?Sized> {
     /// Connect timeout per attempt.
     pub connect_timeout: Duration,
     /// The network.
-    pub transport: &'a mut T,
+    pub transport: &'a mut dyn Transport,
     /// The clock.
-    pub clock: &'a C,
+    pub clock: &'a dyn Clock,
     /// Jitter for the backoff.
-    pub jitter: &'a mut J,
+    pub jitter: &'a mut dyn JitterSource,
 }
 
 /// Send `event` to Home Assistant with `token`, retrying only where `effect`
 /// and the failure allow and the deadline leaves room. On success the
 /// answer, already checked to be a complete Alexa JSON message, is in
 /// `body[..len]`.
-pub fn forward<T, C, J>(
-    f: Forward<'_, T, C, J>,
+pub fn forward(
+    f: Forward<'_>,
     event: &[u8],
     token: &str,
     effect: Effect,
     body: &mut [u8],
     tally: &mut Tally,
-) -> Result<usize, Reason>
-where
-    T: Transport + ?Sized,
-    C: Clock + ?Sized,
-    J: JitterSource + ?Sized,
-{
+) -> Result<usize, Reason> {
     let Forward {
         breaker,
         plan,
@@ -362,13 +371,13 @@ pub struct Bridge {
 }
 
 /// What one call to [`Bridge::answer`] may use.
-pub struct Io<'a, T: ?Sized, C: ?Sized, J: ?Sized> {
+pub struct Io<'a> {
     /// The network.
-    pub transport: &'a mut T,
+    pub transport: &'a mut dyn Transport,
     /// The clock.
-    pub clock: &'a C,
+    pub clock: &'a dyn Clock,
     /// Randomness for backoff jitter.
-    pub jitter: &'a mut J,
+    pub jitter: &'a mut dyn JitterSource,
     /// 16 random bytes for the messageId of an error answer.
     pub message_id: [u8; 16],
     /// The long-lived token to use when debug mode is on and the directive has none.
@@ -380,55 +389,48 @@ pub struct Io<'a, T: ?Sized, C: ?Sized, J: ?Sized> {
 impl Bridge {
     /// Answer one event into `out`: Home Assistant's body on success, an
     /// ErrorResponse otherwise. Returns the answer's length and how it was made.
-    pub fn answer<T, C, J>(
+    pub fn answer(
         &mut self,
         event: &[u8],
         lambda_remaining: Option<Duration>,
-        mut io: Io<'_, T, C, J>,
+        io: Io<'_>,
         out: &mut [u8],
         tally: &mut Tally,
-    ) -> Result<(usize, Answered), OutputTooSmall>
-    where
-        T: Transport + ?Sized,
-        C: Clock + ?Sized,
-        J: JitterSource + ?Sized,
-    {
-        let deadline = self.settings.deadline(io.clock.now(), lambda_remaining);
-        let directive = match classify(event) {
-            Ok(Event::Directive(d)) => d,
-            Err(e) => {
-                let reason = Reason::Unreadable(e);
-                return error_answer(reason.error_type(), reason, None, io.message_id, out);
+    ) -> Result<(usize, Answered), OutputTooSmall> {
+        match classify(event) {
+            Ok(Event::Directive(directive)) => {
+                self.answer_directive(&directive, event, lambda_remaining, io, out, tally)
             }
-        };
-        let result = self.forward_directive(&directive, event, deadline, &mut io, out, tally);
-        match result {
-            Ok(len) => Ok((len, Answered::PassedThrough)),
-            Err(reason) => {
-                let error = if is_accept_grant(&directive) {
-                    ErrorType::AcceptGrantFailed
-                } else {
-                    reason.error_type()
-                };
-                error_answer(error, reason, Some(&directive), io.message_id, out)
-            }
+            Err(e) => refuse(None, Reason::Unreadable(e), io.message_id, out),
         }
     }
 
-    fn forward_directive<T, C, J>(
+    /// Answer a directive already read from `event` (see [`Bridge::answer`]).
+    pub fn answer_directive(
+        &mut self,
+        directive: &Directive<'_>,
+        event: &[u8],
+        lambda_remaining: Option<Duration>,
+        mut io: Io<'_>,
+        out: &mut [u8],
+        tally: &mut Tally,
+    ) -> Result<(usize, Answered), OutputTooSmall> {
+        let deadline = self.settings.deadline(io.clock.now(), lambda_remaining);
+        match self.forward_directive(directive, event, deadline, &mut io, out, tally) {
+            Ok(len) => Ok((len, Answered::PassedThrough)),
+            Err(reason) => refuse(Some(directive), reason, io.message_id, out),
+        }
+    }
+
+    fn forward_directive(
         &mut self,
         directive: &Directive<'_>,
         event: &[u8],
         deadline: Instant,
-        io: &mut Io<'_, T, C, J>,
+        io: &mut Io<'_>,
         out: &mut [u8],
         tally: &mut Tally,
-    ) -> Result<usize, Reason>
-    where
-        T: Transport + ?Sized,
-        C: Clock + ?Sized,
-        J: JitterSource + ?Sized,
-    {
+    ) -> Result<usize, Reason> {
         if directive.payload_version != "3" {
             return Err(Reason::PayloadVersion);
         }
@@ -459,13 +461,19 @@ impl Bridge {
     }
 }
 
-fn error_answer(
-    error: ErrorType,
-    reason: Reason,
+/// Answer with an ErrorResponse for `reason`, echoing what `directive` allows
+/// (its correlationToken and endpointId); an AcceptGrant's failure is
+/// `ACCEPT_GRANT_FAILED` whatever the reason.
+pub fn refuse(
     directive: Option<&Directive<'_>>,
+    reason: Reason,
     message_id: [u8; 16],
     out: &mut [u8],
 ) -> Result<(usize, Answered), OutputTooSmall> {
+    let error = match directive {
+        Some(d) if is_accept_grant(d) => ErrorType::AcceptGrantFailed,
+        _ => reason.error_type(),
+    };
     let response = ErrorResponse {
         error,
         message_id: MessageId::from_random(message_id),
@@ -793,24 +801,17 @@ mod tests {
     #[test]
     fn the_debug_token_stands_in_only_for_a_missing_one() {
         let no_token = br#"{"directive":{"header":{"namespace":"Alexa.Discovery","name":"Discover","payloadVersion":"3","messageId":"m"},"payload":{}}}"#;
-        let r = run_with(
-            &mut bridge(),
-            &ManualClock::default(),
-            no_token,
-            [Ha::Answer(1, 200, HA_OK)],
-            None,
-            Some("long-lived"),
-        );
-        assert_eq!(r.sent[0].0, "long-lived");
-        let r = run_with(
-            &mut bridge(),
-            &ManualClock::default(),
-            TURN_ON,
-            [Ha::Answer(1, 200, HA_OK)],
-            None,
-            Some("long-lived"),
-        );
-        assert_eq!(r.sent[0].0, "user-token");
+        for (event, sent) in [(&no_token[..], "long-lived"), (TURN_ON, "user-token")] {
+            let r = run_with(
+                &mut bridge(),
+                &ManualClock::default(),
+                event,
+                [Ha::Answer(1, 200, HA_OK)],
+                None,
+                Some("long-lived"),
+            );
+            assert_eq!(r.sent[0].0, sent);
+        }
     }
 
     #[test]

@@ -60,7 +60,8 @@ pub enum Failure {
     ConnectTimeout,
     /// The TLS handshake failed (certificate, protocol).
     TlsFailure,
-    /// Writing the request failed part-way.
+    /// The exchange broke before an answer began: writing the request
+    /// failed part-way, or the connection closed without a response.
     SendFailed,
     /// The request was sent but no complete response came in time.
     ReadTimeout,

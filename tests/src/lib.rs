@@ -1,6 +1,352 @@
-//! Cross-crate integration tests for lee.
+//! Support for lee's cross-crate integration tests (the tests live in `tests/`).
 //!
-//! The library is empty on purpose: the tests live in `tests/` and exercise
-//! lee-core (and, as they arrive, the host adapters and frontends) the way a
-//! frontend uses them: storage sized from budget-checked capacities, a clock
-//! the test controls, and a scripted Home Assistant in place of the network.
+//! What it is for: the pieces several test files need to judge lee against
+//! the outside world rather than against lee's own idea of it: Amazon's
+//! Alexa Smart Home schema ([`AlexaSchema`]), the real Home Assistant set up
+//! by `../shared/ha` ([`RealHa`]), and a loopback HTTP server that
+//! misbehaves on demand ([`FaultServer`]) for what real Home Assistant will
+//! not do: refuse, hang, answer late, send HTML or half a body, or present
+//! a certificate lee must not trust ([`tls`]).
+
+pub mod tls;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The development environment's shared folder: `$LEE_SHARED`, else
+/// `../shared` next to the workspace, else `/work/shared`.
+pub fn shared_dir() -> PathBuf {
+    let candidates = [
+        std::env::var_os("LEE_SHARED").map(PathBuf::from),
+        Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")),
+        Some(PathBuf::from("/work/shared")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|p| p.join("alexa/schema").is_dir())
+        .expect("the shared folder with alexa/schema: set LEE_SHARED")
+}
+
+/// Amazon's Alexa Smart Home message schema (draft-04).
+pub struct AlexaSchema(jsonschema::Validator);
+
+impl AlexaSchema {
+    /// Load `alexa/schema/alexa_smart_home_message_schema.json`.
+    pub fn load() -> AlexaSchema {
+        let path = shared_dir().join("alexa/schema/alexa_smart_home_message_schema.json");
+        let text = std::fs::read(&path).expect("read the Alexa schema");
+        let schema: Value = serde_json::from_slice(&text).expect("the schema is JSON");
+        AlexaSchema(jsonschema::draft4::new(&schema).expect("the schema compiles as draft-04"))
+    }
+
+    /// Panic with every violation unless `message` is a valid message to Alexa.
+    pub fn assert_valid(&self, message: &[u8]) -> Value {
+        let value: Value = serde_json::from_slice(message)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(message)));
+        let errors: Vec<String> = self.0.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(
+            errors.is_empty(),
+            "schema violations: {errors:?}\nin {value}"
+        );
+        value
+    }
+}
+
+/// The real Home Assistant started by `../shared/ha/start.sh`.
+pub struct RealHa {
+    /// `LEE_HA_URL`.
+    pub url: String,
+    /// The long-lived token from `LEE_HA_TOKEN_FILE`.
+    pub token: String,
+}
+
+impl RealHa {
+    /// Home Assistant's address and token from the harness environment
+    /// (`LEE_HA_URL`, `LEE_HA_TOKEN_FILE`, as `start.sh` writes them, or its
+    /// env file). `None` when no harness is running, unless `LEE_REQUIRE_HA`
+    /// is set (as CI sets it): then a missing harness is a failure, not a skip.
+    pub fn from_env() -> Option<RealHa> {
+        let from_file = || -> Option<(String, String)> {
+            let home = std::env::var("LEE_HA_HOME")
+                .ok()
+                .map(PathBuf::from)
+                .or_else(|| {
+                    let cache = std::env::var_os("XDG_CACHE_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
+                        })?;
+                    Some(cache.join("lee-ha"))
+                })?;
+            let env = std::fs::read_to_string(home.join("env")).ok()?;
+            let get = |key: &str| {
+                env.lines()
+                    .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                    .map(str::to_string)
+            };
+            Some((get("LEE_HA_URL")?, get("LEE_HA_TOKEN_FILE")?))
+        };
+        let found = match (
+            std::env::var("LEE_HA_URL"),
+            std::env::var("LEE_HA_TOKEN_FILE"),
+        ) {
+            (Ok(url), Ok(file)) => Some((url, file)),
+            _ => from_file(),
+        };
+        let Some((url, token_file)) = found else {
+            assert!(
+                std::env::var_os("LEE_REQUIRE_HA").is_none(),
+                "LEE_REQUIRE_HA is set but no Home Assistant harness is running"
+            );
+            eprintln!("no Home Assistant harness running: skipping (CI sets LEE_REQUIRE_HA)");
+            return None;
+        };
+        let token = std::fs::read_to_string(&token_file)
+            .expect("read LEE_HA_TOKEN_FILE")
+            .trim()
+            .to_string();
+        Some(RealHa { url, token })
+    }
+}
+
+/// An Alexa directive as Alexa sends it. With an `endpoint`, the token goes
+/// in the endpoint's scope and the header gets a correlationToken
+/// (`lee-correlation`); without one, in `payload.grantee` for AcceptGrant and
+/// in `payload.scope` otherwise (Discovery).
+pub fn directive(
+    namespace: &str,
+    name: &str,
+    endpoint: Option<&str>,
+    payload: Value,
+    token: &str,
+) -> Vec<u8> {
+    let scope = serde_json::json!({"type": "BearerToken", "token": token});
+    let mut header = serde_json::json!({
+        "namespace": namespace, "name": name, "payloadVersion": "3",
+        "messageId": "lee-test-message",
+    });
+    let mut directive = serde_json::json!({"payload": payload});
+    match endpoint {
+        Some(id) => {
+            header["correlationToken"] = "lee-correlation".into();
+            directive["endpoint"] =
+                serde_json::json!({"scope": scope, "endpointId": id, "cookie": {}});
+        }
+        None if name == "AcceptGrant" => directive["payload"]["grantee"] = scope,
+        None => directive["payload"]["scope"] = scope,
+    }
+    directive["header"] = header;
+    serde_json::to_vec(&serde_json::json!({ "directive": directive })).expect("JSON")
+}
+
+/// What the fault server does with one request.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer with this status, content type and body.
+    Respond(u16, &'static str, Vec<u8>),
+    /// Read the request, then never answer (until the client gives up).
+    Hang,
+    /// Wait, then answer.
+    Late(Duration, u16, Vec<u8>),
+    /// Declare a longer body than is sent, send part of it, then close.
+    Truncate(Vec<u8>),
+    /// Close the connection without a word.
+    Close,
+    /// Pass the request to the server at this `host:port` and its answer
+    /// back, recording the answer's body (a tap between lee and real HA).
+    Relay(String),
+}
+
+/// A request the fault server received.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// The request line, e.g. `POST /api/alexa/smart_home HTTP/1.1`.
+    pub request_line: String,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body, byte for byte.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A loopback HTTP/1.1 server that serves one scripted [`Fault`] per request.
+pub struct FaultServer {
+    /// `http://127.0.0.1:port`.
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    relayed: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl FaultServer {
+    /// Serve `script`, one entry per request in order; requests after the
+    /// script ends are closed at once.
+    pub fn start(script: Vec<Fault>) -> FaultServer {
+        Self::serve_with(move |n| script.get(n).cloned().unwrap_or(Fault::Close))
+    }
+
+    /// Relay every request to `ha_url` (`http://host:port`), recording what
+    /// Home Assistant answered, byte for byte.
+    pub fn relay_to(ha_url: &str) -> FaultServer {
+        let target = ha_url
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        Self::serve_with(move |_| Fault::Relay(target.clone()))
+    }
+
+    fn serve_with(fault_for: impl Fn(usize) -> Fault + Send + 'static) -> FaultServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let url = format!("http://{}", listener.local_addr().expect("local addr"));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let relayed = Arc::new(Mutex::new(Vec::new()));
+        let (log, answers) = (Arc::clone(&received), Arc::clone(&relayed));
+        thread::spawn(move || {
+            for (n, stream) in listener.incoming().enumerate() {
+                let Ok(stream) = stream else { continue };
+                let fault = fault_for(n);
+                let (log, answers) = (Arc::clone(&log), Arc::clone(&answers));
+                thread::spawn(move || serve(stream, fault, &log, &answers));
+            }
+        });
+        FaultServer {
+            url,
+            received,
+            relayed,
+        }
+    }
+
+    /// The requests received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().expect("lock").clone()
+    }
+
+    /// The bodies relayed back from the real server, in order.
+    pub fn relayed(&self) -> Vec<Vec<u8>> {
+        self.relayed.lock().expect("lock").clone()
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    fault: Fault,
+    log: &Mutex<Vec<Received>>,
+    relayed: &Mutex<Vec<Vec<u8>>>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+    let mut writer = stream;
+    let Some(request) = read_request(&mut reader) else {
+        return;
+    };
+    log.lock().expect("lock").push(request.clone());
+    let respond = |w: &mut TcpStream, status: u16, content_type: &str, body: &[u8]| {
+        let head = format!(
+            "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = w.write_all(head.as_bytes());
+        let _ = w.write_all(body);
+    };
+    match fault {
+        Fault::Respond(status, content_type, body) => {
+            respond(&mut writer, status, content_type, &body)
+        }
+        Fault::Late(delay, status, body) => {
+            thread::sleep(delay);
+            respond(&mut writer, status, "application/json", &body);
+        }
+        Fault::Hang => thread::sleep(Duration::from_secs(60)),
+        Fault::Truncate(body) => {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                body.len() * 2
+            );
+            let _ = writer.write_all(head.as_bytes());
+            let _ = writer.write_all(&body);
+        }
+        Fault::Close => {}
+        Fault::Relay(target) => {
+            let response = relay(&target, &request);
+            relayed.lock().expect("lock").push(body_of(&response));
+            let _ = writer.write_all(&response);
+        }
+    }
+}
+
+/// Send `request` to `target` and return the raw response.
+fn relay(target: &str, request: &Received) -> Vec<u8> {
+    let mut upstream = TcpStream::connect(target).expect("connect to the relay target");
+    let mut head = format!("{}\r\n", request.request_line);
+    for (name, value) in request.headers.iter().filter(|(n, _)| n != "connection") {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    upstream
+        .write_all(head.as_bytes())
+        .expect("relay the request head");
+    upstream
+        .write_all(&request.body)
+        .expect("relay the request body");
+    let mut response = Vec::new();
+    upstream
+        .read_to_end(&mut response)
+        .expect("read the relayed response");
+    response
+}
+
+/// The body of a raw `Content-Length` response.
+fn body_of(response: &[u8]) -> Vec<u8> {
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head");
+    let head = String::from_utf8_lossy(&response[..split]).to_ascii_lowercase();
+    assert!(
+        !head.contains("transfer-encoding: chunked"),
+        "the relay records Content-Length bodies only"
+    );
+    response[split + 4..].to_vec()
+}
+
+fn read_request(reader: &mut impl BufRead) -> Option<Received> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).ok()?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).ok()?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let len: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(Received {
+        request_line: request_line.trim_end().to_string(),
+        headers,
+        body,
+    })
+}

@@ -1,0 +1,402 @@
+//! Configuration from the environment, with the names the Home Assistant
+//! documentation's Lambda uses.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `BASE_URL` | Home Assistant's address, `http(s)://host[:port]` (a trailing `/` is fine) |
+//! | `NOT_VERIFY_SSL` | `true`/`1`/`yes`: skip certificate verification (warned about at start) |
+//! | `DEBUG` | `true`/`1`/`yes`: debug mode; a directive without a token uses `LONG_LIVED_ACCESS_TOKEN` |
+//! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used only in debug mode |
+//! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust instead of the public web roots |
+//! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
+//! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
+//!
+//! Reading never stops at the first problem: [`Config::from_env`] returns
+//! the configuration it could build together with every problem it found,
+//! each naming its variable. A missing or malformed `BASE_URL` is a problem,
+//! not a crash: the bridge then answers each directive `BRIDGE_UNREACHABLE`.
+//! Secret values (tokens, header values, keys) never appear in `Debug` output
+//! or in a problem's message.
+
+use std::fmt;
+use std::path::Path;
+
+/// A value that must never be printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+
+    /// The value, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// One problem with the environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The variable at fault.
+    pub variable: &'static str,
+    /// What is wrong, without its value when that could be secret.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+/// Home Assistant's address, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// `http://host:port` or `https://host:port`, without a trailing slash.
+    pub origin: String,
+    /// Whether TLS is used.
+    pub https: bool,
+}
+
+impl BaseUrl {
+    /// Check an address: an http or https URL with a host and no path,
+    /// query or credentials.
+    pub fn parse(raw: &str) -> Result<BaseUrl, String> {
+        let trimmed = raw.trim().trim_end_matches('/');
+        let (https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = trimmed.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err("must start with http:// or https://".into());
+        };
+        if rest.is_empty() {
+            return Err("has no host".into());
+        }
+        if rest.contains(['/', '?', '#']) {
+            return Err(
+                "must be only scheme, host and port (lee adds /api/alexa/smart_home itself)".into(),
+            );
+        }
+        if rest.contains('@') {
+            return Err("must not contain credentials".into());
+        }
+        if !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+        {
+            return Err("has characters a host name cannot have".into());
+        }
+        let port = match rest.strip_prefix('[') {
+            // An IPv6 literal: [addr] or [addr]:port.
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((_, "")) => None,
+                Some((_, after)) => Some(after.strip_prefix(':').unwrap_or("x")),
+                None => return Err("has an unclosed [ in its host".into()),
+            },
+            None => rest.split_once(':').map(|(_, port)| port),
+        };
+        if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err("has a port that is not a number from 0 to 65535".into());
+        }
+        Ok(BaseUrl {
+            origin: trimmed.to_string(),
+            https,
+        })
+    }
+}
+
+/// PEM material, from a file or given inline.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pem(pub Vec<u8>);
+
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pem({} bytes)", self.0.len())
+    }
+}
+
+/// Everything lee reads from the environment for the bridge.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Home Assistant's address; `None` when missing or malformed.
+    pub base_url: Option<BaseUrl>,
+    /// Skip certificate verification.
+    pub not_verify_ssl: bool,
+    /// Debug mode.
+    pub debug: bool,
+    /// The long-lived token for debug mode.
+    pub long_lived_token: Option<Secret>,
+    /// Certificates to trust instead of the public web roots.
+    pub ca_bundle: Option<Pem>,
+    /// Client certificate chain and key for mutual TLS.
+    pub client_identity: Option<(Pem, Secret)>,
+    /// Headers added to every request to Home Assistant.
+    pub extra_headers: Vec<(String, Secret)>,
+}
+
+impl Config {
+    /// Read the configuration through `var` (normally `std::env::var`),
+    /// collecting every problem.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> (Config, Vec<Problem>) {
+        let mut problems = Vec::new();
+        let mut problem =
+            |variable: &'static str, message: String| problems.push(Problem { variable, message });
+        let mut config = Config::default();
+
+        match var("BASE_URL").filter(|v| !v.trim().is_empty()) {
+            None => problem(
+                "BASE_URL",
+                "is not set: lee cannot reach Home Assistant".into(),
+            ),
+            Some(raw) => match BaseUrl::parse(&raw) {
+                Ok(url) => config.base_url = Some(url),
+                Err(why) => problem("BASE_URL", why),
+            },
+        }
+        for (name, slot) in [
+            ("NOT_VERIFY_SSL", &mut config.not_verify_ssl),
+            ("DEBUG", &mut config.debug),
+        ] {
+            if let Some(raw) = var(name) {
+                match parse_flag(&raw) {
+                    Some(on) => *slot = on,
+                    None => problem(
+                        name,
+                        format!("must be true/false, 1/0 or yes/no, not {raw:?}"),
+                    ),
+                }
+            }
+        }
+        config.long_lived_token = var("LONG_LIVED_ACCESS_TOKEN")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
+        if let Some(raw) = var("SSL_CA_BUNDLE") {
+            match read_pem(&raw, "CERTIFICATE") {
+                Ok(pem) => config.ca_bundle = Some(pem),
+                Err(why) => problem("SSL_CA_BUNDLE", why),
+            }
+        }
+        match (var("SSL_CLIENT_CERT"), var("SSL_CLIENT_KEY")) {
+            (None, None) => {}
+            (Some(cert), Some(key)) => {
+                let cert = read_pem(&cert, "CERTIFICATE");
+                let key = read_pem(&key, "PRIVATE KEY");
+                match (cert, key) {
+                    (Ok(cert), Ok(key)) => {
+                        let key = String::from_utf8(key.0).unwrap_or_default();
+                        config.client_identity = Some((cert, Secret::new(key)));
+                    }
+                    (cert, key) => {
+                        if let Err(why) = cert {
+                            problem("SSL_CLIENT_CERT", why);
+                        }
+                        if let Err(why) = key {
+                            problem("SSL_CLIENT_KEY", why);
+                        }
+                    }
+                }
+            }
+            (Some(_), None) => problem(
+                "SSL_CLIENT_KEY",
+                "is needed with SSL_CLIENT_CERT for mutual TLS".into(),
+            ),
+            (None, Some(_)) => problem(
+                "SSL_CLIENT_CERT",
+                "is needed with SSL_CLIENT_KEY for mutual TLS".into(),
+            ),
+        }
+        if let Some(raw) = var("EXTRA_HEADERS") {
+            match parse_extra_headers(&raw) {
+                Ok(headers) => config.extra_headers = headers,
+                Err(why) => problem("EXTRA_HEADERS", why),
+            }
+        }
+        (config, problems)
+    }
+}
+
+fn parse_flag(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+/// PEM given inline, or the contents of the file it names. `label` is the
+/// PEM block kind that must be present (`CERTIFICATE`, or any `... PRIVATE KEY`).
+fn read_pem(raw: &str, label: &str) -> Result<Pem, String> {
+    let bytes = if raw.trim_start().starts_with("-----BEGIN") {
+        raw.as_bytes().to_vec()
+    } else {
+        let path = Path::new(raw.trim());
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let found = text
+        .lines()
+        .any(|line| line.starts_with("-----BEGIN") && line.contains(label));
+    if found {
+        Ok(Pem(bytes))
+    } else {
+        Err(format!("holds no PEM block of kind {label}"))
+    }
+}
+
+/// `Name: value, Name2: value2` → header pairs. Names must be HTTP tokens,
+/// values visible ASCII; `Authorization` and `Host` are lee's to set.
+fn parse_extra_headers(raw: &str) -> Result<Vec<(String, Secret)>, String> {
+    let mut headers = Vec::new();
+    for (i, item) in raw.split(',').enumerate() {
+        if item.trim().is_empty() {
+            continue;
+        }
+        let Some((name, value)) = item.split_once(':') else {
+            return Err(format!(
+                "header {} has no ':' between name and value",
+                i + 1
+            ));
+        };
+        let (name, value) = (name.trim(), value.trim());
+        let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+        if name.is_empty() || !name.bytes().all(token) {
+            return Err(format!("header {} has an invalid name", i + 1));
+        }
+        if ["authorization", "host", "content-length"].contains(&name.to_ascii_lowercase().as_str())
+        {
+            return Err(format!(
+                "header {name} is set by lee and cannot be overridden"
+            ));
+        }
+        if value.is_empty() || !value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+            return Err(format!("header {name} has an empty or invalid value"));
+        }
+        headers.push((name.to_string(), Secret::new(value.to_string())));
+    }
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn read(vars: &[(&str, &str)]) -> (Config, Vec<Problem>) {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn reads_the_ha_documentation_names() {
+        let (c, problems) = read(&[
+            ("BASE_URL", "https://ha.example.com:8123/"),
+            ("NOT_VERIFY_SSL", "True"),
+            ("DEBUG", "0"),
+            ("LONG_LIVED_ACCESS_TOKEN", " llat "),
+            (
+                "EXTRA_HEADERS",
+                "CF-Access-Client-Id: id.access, CF-Access-Client-Secret: s3cr3t",
+            ),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let url = c.base_url.unwrap();
+        assert_eq!(url.origin, "https://ha.example.com:8123");
+        assert!(url.https);
+        assert!(c.not_verify_ssl && !c.debug);
+        assert_eq!(c.long_lived_token.unwrap().expose(), "llat");
+        assert_eq!(c.extra_headers.len(), 2);
+        assert_eq!(c.extra_headers[1].0, "CF-Access-Client-Secret");
+        assert_eq!(c.extra_headers[1].1.expose(), "s3cr3t");
+    }
+
+    #[test]
+    fn reports_every_problem_at_once_naming_each_variable() {
+        let (c, problems) = read(&[
+            ("BASE_URL", "ha.local:8123"),
+            ("NOT_VERIFY_SSL", "maybe"),
+            ("DEBUG", "sometimes"),
+            ("SSL_CA_BUNDLE", "/nonexistent/ca.pem"),
+            ("SSL_CLIENT_CERT", "/nonexistent/cert.pem"),
+            ("EXTRA_HEADERS", "Authorization: Bearer x"),
+        ]);
+        let variables: Vec<&str> = problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "BASE_URL",
+                "NOT_VERIFY_SSL",
+                "DEBUG",
+                "SSL_CA_BUNDLE",
+                "SSL_CLIENT_KEY",
+                "EXTRA_HEADERS"
+            ]
+        );
+        assert!(c.base_url.is_none());
+        let (_, problems) = read(&[]);
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].to_string().starts_with("BASE_URL: is not set"));
+    }
+
+    #[test]
+    fn base_urls_are_checked() {
+        for good in [
+            "http://127.0.0.1:8123",
+            "https://ha.example.com",
+            "http://[::1]:8123",
+        ] {
+            assert!(BaseUrl::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://ha.example.com/api",
+            "https://user:pw@ha.example.com",
+            "https://ha example.com",
+            "https://ha.example.com:port",
+            "https://ha.example.com:99999",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_problems() {
+        let (c, _) = read(&[
+            ("BASE_URL", "http://h"),
+            ("LONG_LIVED_ACCESS_TOKEN", "marker-llat"),
+            ("EXTRA_HEADERS", "X-Key: marker-header"),
+        ]);
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("marker"), "{shown}");
+        let (_, problems) = read(&[("EXTRA_HEADERS", "X-Key marker-value")]);
+        assert!(!problems[0].message.contains("marker"));
+    }
+
+    #[test]
+    fn pem_is_taken_inline_or_from_a_file() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(read_pem(pem, "CERTIFICATE").is_ok());
+        let path = std::env::temp_dir().join(format!("lee-config-{}.pem", std::process::id()));
+        std::fs::write(&path, pem).unwrap();
+        assert_eq!(
+            read_pem(path.to_str().unwrap(), "CERTIFICATE").unwrap().0,
+            pem.as_bytes()
+        );
+        assert!(read_pem(path.to_str().unwrap(), "PRIVATE KEY").is_err());
+        std::fs::remove_file(path).unwrap();
+    }
+}

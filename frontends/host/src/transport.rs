@@ -1,0 +1,211 @@
+//! HTTPS to Home Assistant: one ureq agent (rustls with the `ring` provider),
+//! kept for the life of the process so a warm Lambda reuses its connection.
+//!
+//! [`HttpsTransport`] implements the core's [`Transport`]: it posts the
+//! event's bytes unchanged to `{BASE_URL}/api/alexa/smart_home`, reads the
+//! answer straight into the caller's buffer (never more than it holds), and
+//! turns every ureq error into the core's [`Failure`], telling apart the
+//! failures that happened before any byte was sent (safe to retry) from the
+//! rest.
+
+use std::io::{self, Read};
+use std::time::Duration;
+
+use lee_core::bridge::{HaAnswer, Timeouts, Transport};
+use lee_core::retry::Failure;
+use lee_core::time::{Clock, Instant};
+use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+
+use crate::MonotonicClock;
+use crate::config::{Config, Secret};
+
+/// Why the transport could not be built from the configuration.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TlsSetupError {
+    /// The variable whose value was unusable.
+    pub variable: &'static str,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// The HTTPS client of the bridge.
+pub struct HttpsTransport {
+    agent: ureq::Agent,
+    endpoint: String,
+    extra_headers: Vec<(String, Secret)>,
+    clock: MonotonicClock,
+}
+
+impl HttpsTransport {
+    /// A transport for the configured Home Assistant, or `None` when no valid
+    /// `BASE_URL` is configured.
+    pub fn new(config: &Config, clock: MonotonicClock) -> Result<Option<Self>, TlsSetupError> {
+        let Some(base) = &config.base_url else {
+            return Ok(None);
+        };
+        let mut tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .disable_verification(config.not_verify_ssl);
+        if let Some(bundle) = &config.ca_bundle {
+            let certs = parse_certs(&bundle.0).map_err(|message| TlsSetupError {
+                variable: "SSL_CA_BUNDLE",
+                message,
+            })?;
+            tls = tls.root_certs(RootCerts::from(certs));
+        }
+        if let Some((chain, key)) = &config.client_identity {
+            let certs = parse_certs(&chain.0).map_err(|message| TlsSetupError {
+                variable: "SSL_CLIENT_CERT",
+                message,
+            })?;
+            let key = PrivateKey::from_pem(key.expose().as_bytes()).map_err(|_| TlsSetupError {
+                variable: "SSL_CLIENT_KEY",
+                message: "is not a PEM private key lee can use".into(),
+            })?;
+            tls = tls.client_cert(Some(ClientCert::new_with_certs(&certs, key)));
+        }
+        let agent = ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .user_agent(concat!("lee/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections_per_host(2)
+            .max_idle_age(Duration::from_secs(300))
+            .build()
+            .new_agent();
+        Ok(Some(HttpsTransport {
+            agent,
+            endpoint: format!("{}/api/alexa/smart_home", base.origin),
+            extra_headers: config.extra_headers.clone(),
+            clock,
+        }))
+    }
+}
+
+fn parse_certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
+    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
+            Ok(_) => None,
+            Err(_) => Some(Err("holds a PEM block that cannot be read".to_string())),
+        })
+        .collect::<Result<_, _>>()?;
+    if certs.is_empty() {
+        return Err("holds no certificate".into());
+    }
+    Ok(certs)
+}
+
+impl Transport for HttpsTransport {
+    fn post_directive(
+        &mut self,
+        event: &[u8],
+        token: &str,
+        timeouts: Timeouts,
+        body: &mut [u8],
+    ) -> Result<HaAnswer, Failure> {
+        let mut request = self
+            .agent
+            .post(&self.endpoint)
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("Content-Type", "application/json");
+        for (name, value) in &self.extra_headers {
+            request = request.header(name.as_str(), value.expose());
+        }
+        let mut response = request
+            .config()
+            .timeout_resolve(Some(timeouts.connect))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_global(Some(timeouts.total))
+            .build()
+            .send(event)
+            .map_err(|e| match failure_of(e) {
+                // The connection ended before any answer began: nothing to
+                // call truncated, Home Assistant simply did not answer.
+                Failure::ResponseTruncated => Failure::SendFailed,
+                other => other,
+            })?;
+        let status = response.status().as_u16();
+        let mut reader = response.body_mut().as_reader();
+        let len = read_into(&mut reader, body)?;
+        Ok(HaAnswer { status, len })
+    }
+
+    fn wait_until(&mut self, until: Instant) {
+        let now = self.clock.now();
+        std::thread::sleep(until.saturating_duration_since(now));
+    }
+}
+
+/// Read the whole body into `buf`; one byte more than fits is `ResponseTooLarge`.
+fn read_into(reader: &mut impl Read, buf: &mut [u8]) -> Result<usize, Failure> {
+    let mut len = 0;
+    loop {
+        let free = &mut buf[len..];
+        if free.is_empty() {
+            let mut probe = [0u8; 1];
+            return match reader.read(&mut probe) {
+                Ok(0) => Ok(len),
+                Ok(_) => Err(Failure::ResponseTooLarge),
+                Err(e) => Err(failure_of(ureq::Error::from(e))),
+            };
+        }
+        match reader.read(free) {
+            Ok(0) => return Ok(len),
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(failure_of(ureq::Error::from(e))),
+        }
+    }
+}
+
+/// The core's view of a ureq error.
+fn failure_of(error: ureq::Error) -> Failure {
+    use ureq::Error;
+    use ureq::Timeout;
+    match error {
+        Error::Timeout(Timeout::Resolve | Timeout::Connect) => Failure::ConnectTimeout,
+        Error::Timeout(_) => Failure::ReadTimeout,
+        Error::HostNotFound => Failure::DnsFailure,
+        Error::ConnectionFailed => Failure::ConnectRefused,
+        Error::Tls(_) | Error::Pem(_) | Error::Rustls(_) => Failure::TlsFailure,
+        Error::BodyExceedsLimit(_) => Failure::ResponseTooLarge,
+        Error::Protocol(_) => Failure::ResponseTruncated,
+        Error::Io(e) => failure_of_io(&e),
+        _ => Failure::SendFailed,
+    }
+}
+
+fn failure_of_io(e: &io::Error) -> Failure {
+    if is_tls(e) {
+        return Failure::TlsFailure;
+    }
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => Failure::ConnectRefused,
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Failure::ReadTimeout,
+        io::ErrorKind::UnexpectedEof => Failure::ResponseTruncated,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            Failure::ConnectRefused
+        }
+        _ => Failure::SendFailed,
+    }
+}
+
+/// Whether an I/O error carries a rustls error (a failed handshake).
+fn is_tls(e: &io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> =
+        e.get_ref().map(|inner| inner as _);
+    while let Some(err) = source {
+        if err.is::<rustls::Error>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// The Lambda frontend moves the transport onto a blocking thread.
+const _: fn() = || {
+    fn assert_send<T: Send>() {}
+    assert_send::<HttpsTransport>();
+};

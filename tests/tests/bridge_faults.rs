@@ -1,0 +1,282 @@
+//! The bridge against a loopback server that misbehaves on demand: every
+//! failure must become the right, schema-valid Alexa ErrorResponse, echoing
+//! the correlationToken, before the deadline, and never carrying the token.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use lee_core::alexa::ErrorType;
+use lee_core::bridge::{Answered, Reason};
+use lee_core::budget::Capacities;
+use lee_core::metrics::Counter;
+use lee_host::Bridge;
+use lee_host::config::{BaseUrl, Config};
+use lee_integration_tests::{AlexaSchema, Fault, FaultServer};
+
+const TOKEN: &str = "marker-token-4f2a";
+
+fn turn_on() -> Vec<u8> {
+    format!(
+        r#"{{"directive":{{"header":{{"namespace":"Alexa.PowerController","name":"TurnOn","payloadVersion":"3","messageId":"m1","correlationToken":"corr-turn-on"}},"endpoint":{{"scope":{{"type":"BearerToken","token":"{TOKEN}"}},"endpointId":"switch#ac","cookie":{{}}}},"payload":{{}}}}}}"#
+    )
+    .into_bytes()
+}
+
+fn report_state() -> Vec<u8> {
+    format!(
+        r#"{{"directive":{{"header":{{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m2","correlationToken":"corr-report"}},"endpoint":{{"scope":{{"type":"BearerToken","token":"{TOKEN}"}},"endpointId":"light#bed_light","cookie":{{}}}},"payload":{{}}}}}}"#
+    )
+    .into_bytes()
+}
+
+fn discover() -> Vec<u8> {
+    format!(
+        r#"{{"directive":{{"header":{{"namespace":"Alexa.Discovery","name":"Discover","payloadVersion":"3","messageId":"m3"}},"payload":{{"scope":{{"type":"BearerToken","token":"{TOKEN}"}}}}}}}}"#
+    )
+    .into_bytes()
+}
+
+fn bridge_to(url: &str) -> Bridge {
+    let config = Config {
+        base_url: Some(BaseUrl::parse(url).expect("loopback URL")),
+        ..Config::default()
+    };
+    Bridge::new(config, Vec::new(), Capacities::MINIMUM).expect("minimum capacities fit")
+}
+
+/// A loopback port with nothing listening on it.
+fn closed_port() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    url
+}
+
+const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"StateReport","payloadVersion":"3","messageId":"x","correlationToken":"corr-report"},"endpoint":{"scope":{"type":"BearerToken","token":"t"},"endpointId":"light#bed_light"},"payload":{}},"context":{"properties":[{"namespace":"Alexa.ColorController","name":"color","value":{"hue":350.5,"saturation":0.49804000000000004,"brightness":1.0}}]}}"#;
+
+#[test]
+fn home_assistants_answer_passes_through_byte_for_byte_and_the_event_is_sent_unchanged() {
+    let server = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        HA_BODY.to_vec(),
+    )]);
+    let mut bridge = bridge_to(&server.url);
+    let event = report_state();
+    let answer = bridge.answer(&event, None);
+    assert_eq!(answer.outcome, Answered::PassedThrough);
+    assert_eq!(answer.body, HA_BODY);
+    let received = server.received();
+    assert_eq!(received.len(), 1);
+    let request = &received[0];
+    assert_eq!(request.request_line, "POST /api/alexa/smart_home HTTP/1.1");
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.body, event);
+}
+
+/// One fault, one directive: the answer is the expected ErrorResponse.
+fn assert_error(fault: Fault, event: &[u8], expected: ErrorType, schema: &AlexaSchema) {
+    let server = FaultServer::start(vec![fault.clone(), fault.clone(), fault.clone()]);
+    let mut bridge = bridge_to(&server.url);
+    let remaining = Duration::from_millis(2_000);
+    let started = Instant::now();
+    let answer = bridge.answer(event, Some(remaining));
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < remaining,
+        "{fault:?}: answered after {elapsed:?}, the Lambda had {remaining:?}"
+    );
+    assert!(
+        matches!(answer.outcome, Answered::Error(e, _) if e == expected),
+        "{fault:?}: {:?}",
+        answer.outcome
+    );
+    let body = answer.body.to_vec();
+    let v = schema.assert_valid(&body);
+    assert_eq!(v["event"]["payload"]["type"], expected_type(expected));
+    let sent: serde_json::Value = serde_json::from_slice(event).unwrap();
+    let header = &sent["directive"]["header"];
+    assert_eq!(
+        v["event"]["header"]["correlationToken"],
+        header["correlationToken"]
+    );
+    let text = String::from_utf8_lossy(&body);
+    assert!(!text.contains(TOKEN), "the token leaked: {text}");
+    assert!(!text.contains('<'), "HTML leaked: {text}");
+}
+
+fn expected_type(e: ErrorType) -> &'static str {
+    e.as_str()
+}
+
+#[test]
+fn every_fault_becomes_the_right_error_for_every_kind_of_directive() {
+    let schema = AlexaSchema::load();
+    let html = b"<html><body><h1>502 Bad Gateway</h1></body></html>".to_vec();
+    let cases = [
+        (
+            Fault::Respond(401, "text/plain", b"401: Unauthorized".to_vec()),
+            ErrorType::InvalidAuthorizationCredential,
+        ),
+        (
+            Fault::Respond(403, "text/html", b"<html>Forbidden</html>".to_vec()),
+            ErrorType::InvalidAuthorizationCredential,
+        ),
+        (
+            Fault::Respond(500, "text/html", html.clone()),
+            ErrorType::InternalError,
+        ),
+        (
+            Fault::Respond(502, "text/html", html),
+            ErrorType::InternalError,
+        ),
+        (
+            Fault::Respond(200, "text/plain", b"500 Internal Server Error".to_vec()),
+            ErrorType::InternalError,
+        ),
+        (
+            Fault::Respond(200, "application/json", br#"{"result":"ok"}"#.to_vec()),
+            ErrorType::InternalError,
+        ),
+        (
+            Fault::Truncate(br#"{"event":{"header":{"namespace":"Alexa""#.to_vec()),
+            ErrorType::InternalError,
+        ),
+        (Fault::Close, ErrorType::BridgeUnreachable),
+        (Fault::Hang, ErrorType::BridgeUnreachable),
+        (
+            Fault::Late(Duration::from_secs(3), 200, HA_BODY.to_vec()),
+            ErrorType::BridgeUnreachable,
+        ),
+    ];
+    for event in [turn_on(), report_state(), discover()] {
+        for (fault, expected) in cases.iter().cloned() {
+            assert_error(fault, &event, expected, &schema);
+        }
+    }
+}
+
+#[test]
+fn a_refused_connection_is_retried_then_reported_unreachable_and_the_breaker_opens() {
+    let schema = AlexaSchema::load();
+    let url = closed_port();
+    let mut bridge = bridge_to(&url);
+    for event in [report_state(), turn_on()] {
+        let answer = bridge.answer(&event, None);
+        // The second event's third attempt finds the breaker already open.
+        assert!(
+            matches!(
+                answer.outcome,
+                Answered::Error(
+                    ErrorType::BridgeUnreachable,
+                    Reason::Failed(_) | Reason::BreakerOpen { .. }
+                )
+            ),
+            "{:?}",
+            answer.outcome
+        );
+        schema.assert_valid(answer.body);
+    }
+    // Three attempts each (refused before sending is safe to retry, even for
+    // TurnOn); five failures open the breaker within the first two events.
+    assert_eq!(bridge.metrics().get(Counter::HaRequests), 5);
+    assert_eq!(bridge.metrics().get(Counter::BreakerOpens), 1);
+    let answer = bridge.answer(&discover(), None);
+    assert!(matches!(
+        answer.outcome,
+        Answered::Error(ErrorType::BridgeUnreachable, Reason::BreakerOpen { .. })
+    ));
+    schema.assert_valid(answer.body);
+    assert_eq!(
+        bridge.metrics().get(Counter::HaRequests),
+        5,
+        "no network while open"
+    );
+}
+
+#[test]
+fn directives_that_cannot_be_forwarded_are_answered_without_a_request() {
+    let schema = AlexaSchema::load();
+    let server = FaultServer::start(Vec::new());
+    let mut bridge = bridge_to(&server.url);
+    let no_token = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m","correlationToken":"c"},"endpoint":{"endpointId":"light#bed_light"},"payload":{}}}"#;
+    let answer = bridge.answer(no_token, None);
+    assert!(matches!(
+        answer.outcome,
+        Answered::Error(ErrorType::InvalidAuthorizationCredential, _)
+    ));
+    schema.assert_valid(answer.body);
+    let version_2 = String::from_utf8(turn_on())
+        .unwrap()
+        .replace("\"3\"", "\"2\"");
+    let answer = bridge.answer(version_2.as_bytes(), None);
+    assert!(matches!(
+        answer.outcome,
+        Answered::Error(ErrorType::InvalidDirective, Reason::PayloadVersion)
+    ));
+    schema.assert_valid(answer.body);
+    for junk in [
+        &b"not json at all"[..],
+        b"",
+        b"{\"directive\":",
+        &[0xff, 0xfe],
+    ] {
+        let answer = bridge.answer(junk, None);
+        assert!(matches!(
+            answer.outcome,
+            Answered::Error(ErrorType::InvalidDirective, _)
+        ));
+        schema.assert_valid(answer.body);
+    }
+    let huge = vec![b' '; Capacities::MINIMUM.event_buffer + 1];
+    let answer = bridge.answer(&huge, None);
+    assert!(matches!(
+        answer.outcome,
+        Answered::Error(ErrorType::InvalidDirective, _)
+    ));
+    assert!(server.received().is_empty());
+}
+
+#[test]
+fn a_missing_base_url_is_one_problem_at_start_and_unreachable_per_event() {
+    let (config, problems) = Config::from_env(|_| None);
+    let mut bridge = Bridge::new(config, problems, Capacities::MINIMUM).unwrap();
+    assert_eq!(bridge.problems().len(), 1);
+    assert_eq!(bridge.problems()[0].variable, "BASE_URL");
+    let schema = AlexaSchema::load();
+    for _ in 0..2 {
+        let answer = bridge.answer(&turn_on(), None);
+        assert!(matches!(
+            answer.outcome,
+            Answered::Error(ErrorType::BridgeUnreachable, Reason::NotConfigured)
+        ));
+        let v = schema.assert_valid(answer.body);
+        assert_eq!(v["event"]["header"]["correlationToken"], "corr-turn-on");
+    }
+}
+
+#[test]
+fn accept_grant_is_forwarded_and_its_failure_is_an_authorization_error() {
+    let schema = AlexaSchema::load();
+    let accept_grant = format!(
+        r#"{{"directive":{{"header":{{"namespace":"Alexa.Authorization","name":"AcceptGrant","payloadVersion":"3","messageId":"m"}},"payload":{{"grant":{{"type":"OAuth2.AuthorizationCode","code":"c"}},"grantee":{{"type":"BearerToken","token":"{TOKEN}"}}}}}}}}"#
+    );
+    let server = FaultServer::start(vec![Fault::Respond(500, "text/plain", b"boom".to_vec())]);
+    let mut bridge = bridge_to(&server.url);
+    let answer = bridge.answer(accept_grant.as_bytes(), None);
+    assert!(matches!(
+        answer.outcome,
+        Answered::Error(ErrorType::AcceptGrantFailed, _)
+    ));
+    let v = schema.assert_valid(answer.body);
+    assert_eq!(v["event"]["header"]["namespace"], "Alexa.Authorization");
+    assert_eq!(
+        server.received().len(),
+        1,
+        "forwarded, never answered locally"
+    );
+}

@@ -1,0 +1,114 @@
+//! How lee trusts Home Assistant's certificate: a private CA through
+//! `SSL_CA_BUNDLE`, mutual TLS through `SSL_CLIENT_CERT`/`SSL_CLIENT_KEY`,
+//! `NOT_VERIFY_SSL` as the escape hatch; an unknown CA or a certificate for
+//! another name is `BRIDGE_UNREACHABLE`, tried once, never retried.
+
+use std::collections::HashMap;
+
+use lee_core::alexa::ErrorType;
+use lee_core::bridge::{Answered, Reason};
+use lee_core::budget::Capacities;
+use lee_core::retry::Failure;
+use lee_host::Bridge;
+use lee_host::config::Config;
+use lee_integration_tests::AlexaSchema;
+use lee_integration_tests::tls::{TestCa, TlsServer};
+
+const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"StateReport","payloadVersion":"3","messageId":"x","correlationToken":"c"},"payload":{}},"context":{"properties":[]}}"#;
+
+const REPORT_STATE: &[u8] = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m","correlationToken":"c"},"endpoint":{"scope":{"type":"BearerToken","token":"tls-test-token"},"endpointId":"light#bed_light"},"payload":{}}}"#;
+
+/// A bridge configured through its environment variables.
+fn bridge_with(vars: &[(&str, &str)]) -> Bridge {
+    let env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (config, problems) = Config::from_env(|k| env.get(k).cloned());
+    assert!(problems.is_empty(), "{problems:?}");
+    Bridge::new(config, problems, Capacities::MINIMUM).unwrap()
+}
+
+fn assert_tls_failure(bridge: &mut Bridge, server: &TlsServer) {
+    let answer = bridge.answer(REPORT_STATE, None);
+    assert_eq!(
+        answer.outcome,
+        Answered::Error(
+            ErrorType::BridgeUnreachable,
+            Reason::Failed(Failure::TlsFailure)
+        )
+    );
+    AlexaSchema::load().assert_valid(answer.body);
+    assert_eq!(server.connections(), 1, "a TLS failure is not retried");
+    assert_eq!(
+        server.requests(),
+        0,
+        "nothing was sent over an untrusted connection"
+    );
+}
+
+#[test]
+fn a_private_ca_in_the_bundle_is_trusted() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca.issue(&["127.0.0.1"]), None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &ca.pem)]);
+    let answer = bridge.answer(REPORT_STATE, None);
+    assert_eq!(answer.outcome, Answered::PassedThrough);
+    assert_eq!(answer.body, HA_BODY);
+}
+
+#[test]
+fn an_unknown_ca_is_refused() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca.issue(&["127.0.0.1"]), None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url)]);
+    assert_tls_failure(&mut bridge, &server);
+}
+
+#[test]
+fn a_certificate_for_another_name_is_refused() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca.issue(&["ha.example.com"]), None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &ca.pem)]);
+    assert_tls_failure(&mut bridge, &server);
+}
+
+#[test]
+fn not_verify_ssl_accepts_any_certificate() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca.issue(&["ha.example.com"]), None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("NOT_VERIFY_SSL", "true")]);
+    let answer = bridge.answer(REPORT_STATE, None);
+    assert_eq!(answer.outcome, Answered::PassedThrough);
+}
+
+#[test]
+fn mutual_tls_presents_the_client_certificate() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca.issue(&["127.0.0.1"]), Some(&ca), HA_BODY);
+    let client = ca.issue(&["lee-client"]);
+    let mut bridge = bridge_with(&[
+        ("BASE_URL", &server.url),
+        ("SSL_CA_BUNDLE", &ca.pem),
+        ("SSL_CLIENT_CERT", &client.cert),
+        ("SSL_CLIENT_KEY", &client.key),
+    ]);
+    let answer = bridge.answer(REPORT_STATE, None);
+    assert_eq!(answer.outcome, Answered::PassedThrough);
+
+    let mut anonymous = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &ca.pem)]);
+    let answer = anonymous.answer(REPORT_STATE, None);
+    assert!(
+        matches!(
+            answer.outcome,
+            Answered::Error(ErrorType::BridgeUnreachable, _)
+        ),
+        "{:?}",
+        answer.outcome
+    );
+    assert_eq!(
+        server.requests(),
+        1,
+        "only the authenticated client got through"
+    );
+}
