@@ -7,14 +7,24 @@
 //! turns every ureq error into the core's [`Failure`], telling apart the
 //! failures that happened before any byte was sent (safe to retry) from the
 //! rest.
+//!
+//! Home Assistant's address is resolved once and kept for a minute
+//! ([`RememberedAddress`]): with a deadline set, ureq resolves on a fresh
+//! thread for every request, which costs about 0.1 ms even when the
+//! connection itself is reused. A connect failure forgets the address, so a
+//! home whose dynamic-DNS address changed is found again on the next attempt.
 
 use std::io::{self, Read};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lee_core::bridge::{HaAnswer, Timeouts, Transport};
 use lee_core::retry::Failure;
 use lee_core::time::{Clock, Instant};
+use ureq::http::Uri;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 
 use crate::MonotonicClock;
 use crate::config::{Config, Secret};
@@ -31,6 +41,7 @@ pub struct TlsSetupError {
 /// The HTTPS client of the bridge.
 pub struct HttpsTransport {
     agent: ureq::Agent,
+    address: RememberedAddress,
     endpoint: String,
     extra_headers: Vec<(String, Secret)>,
     clock: MonotonicClock,
@@ -64,17 +75,19 @@ impl HttpsTransport {
             })?;
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&certs, key)));
         }
-        let agent = ureq::Agent::config_builder()
+        let agent_config = ureq::Agent::config_builder()
             .tls_config(tls.build())
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("lee/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections_per_host(2)
             .max_idle_age(Duration::from_secs(300))
-            .build()
-            .new_agent();
+            .build();
+        let address = RememberedAddress::default();
+        let agent = ureq::Agent::with_parts(agent_config, DefaultConnector::new(), address.clone());
         Ok(Some(HttpsTransport {
             agent,
+            address,
             endpoint: format!("{}/api/alexa/smart_home", base.origin),
             extra_headers: config.extra_headers.clone(),
             clock,
@@ -123,6 +136,10 @@ impl Transport for HttpsTransport {
                 // The connection ended before any answer began: nothing to
                 // call truncated, Home Assistant simply did not answer.
                 Failure::ResponseTruncated => Failure::SendFailed,
+                f @ (Failure::ConnectRefused | Failure::ConnectTimeout | Failure::DnsFailure) => {
+                    self.address.forget();
+                    f
+                }
                 other => other,
             })?;
         let status = response.status().as_u16();
@@ -134,6 +151,57 @@ impl Transport for HttpsTransport {
     fn wait_until(&mut self, until: Instant) {
         let now = self.clock.now();
         std::thread::sleep(until.saturating_duration_since(now));
+    }
+}
+
+/// Home Assistant's resolved address, shared between the transport and the
+/// agent's resolver, kept for [`RememberedAddress::KEEP_FOR`].
+#[derive(Clone, Debug, Default)]
+pub struct RememberedAddress(Arc<Mutex<Option<Remembered>>>);
+
+#[derive(Debug)]
+struct Remembered {
+    authority: String,
+    resolved_at: std::time::Instant,
+    addrs: ResolvedSocketAddrs,
+}
+
+impl RememberedAddress {
+    /// How long a resolved address is used without asking DNS again.
+    pub const KEEP_FOR: Duration = Duration::from_secs(60);
+
+    /// Resolve again on the next request.
+    pub fn forget(&self) {
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = None;
+        }
+    }
+}
+
+impl Resolver for RememberedAddress {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        if let Ok(slot) = self.0.lock()
+            && let Some(r) = slot.as_ref()
+            && r.authority == authority
+            && r.resolved_at.elapsed() < Self::KEEP_FOR
+        {
+            return Ok(r.addrs.clone());
+        }
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        if let Ok(mut slot) = self.0.lock() {
+            *slot = Some(Remembered {
+                authority: authority.to_string(),
+                resolved_at: std::time::Instant::now(),
+                addrs: addrs.clone(),
+            });
+        }
+        Ok(addrs)
     }
 }
 
