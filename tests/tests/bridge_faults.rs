@@ -10,8 +10,8 @@ use lee_core::bridge::{Answered, Reason};
 use lee_core::budget::Capacities;
 use lee_core::metrics::Counter;
 use lee_host::Bridge;
-use lee_host::config::{BaseUrl, Config};
-use lee_integration_tests::{AlexaSchema, Fault, FaultServer};
+use lee_host::config::{BaseUrl, Config, Secret};
+use lee_integration_tests::{AlexaSchema, Fault, FaultServer, KeepAliveServer};
 
 const TOKEN: &str = "marker-token-4f2a";
 
@@ -279,4 +279,48 @@ fn accept_grant_is_forwarded_and_its_failure_is_an_authorization_error() {
         1,
         "forwarded, never answered locally"
     );
+}
+
+#[test]
+fn a_warm_bridge_reuses_its_connection() {
+    let server = KeepAliveServer::start(HA_BODY);
+    let mut bridge = bridge_to(&server.url);
+    for _ in 0..5 {
+        assert_eq!(
+            bridge.answer(&report_state(), None).outcome,
+            Answered::PassedThrough
+        );
+    }
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn extra_headers_go_with_every_request() {
+    let server = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        HA_BODY.to_vec(),
+    )]);
+    let config = Config {
+        base_url: Some(BaseUrl::parse(&server.url).unwrap()),
+        extra_headers: vec![
+            (
+                "CF-Access-Client-Id".into(),
+                Secret::new("id.access".into()),
+            ),
+            (
+                "CF-Access-Client-Secret".into(),
+                Secret::new("s3cret".into()),
+            ),
+        ],
+        ..Config::default()
+    };
+    let mut bridge = Bridge::new(config, Vec::new(), Capacities::MINIMUM).unwrap();
+    assert_eq!(
+        bridge.answer(&turn_on(), None).outcome,
+        Answered::PassedThrough
+    );
+    let request = &server.received()[0];
+    assert_eq!(request.header("cf-access-client-id"), Some("id.access"));
+    assert_eq!(request.header("cf-access-client-secret"), Some("s3cret"));
 }
