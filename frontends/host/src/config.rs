@@ -7,7 +7,7 @@
 //! | `NOT_VERIFY_SSL` | `true`/`1`/`yes`: skip certificate verification (warned about at start) |
 //! | `DEBUG` | `true`/`1`/`yes`: debug mode; a directive without a token uses `LONG_LIVED_ACCESS_TOKEN` |
 //! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used only in debug mode |
-//! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust instead of the public web roots |
+//! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
 //!
@@ -136,7 +136,7 @@ pub struct Config {
     pub debug: bool,
     /// The long-lived token for debug mode.
     pub long_lived_token: Option<Secret>,
-    /// Certificates to trust instead of the public web roots.
+    /// Certificates to trust besides the public web roots.
     pub ca_bundle: Option<Pem>,
     /// Client certificate chain and key for mutual TLS.
     pub client_identity: Option<(Pem, Secret)>,

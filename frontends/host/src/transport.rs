@@ -58,11 +58,16 @@ impl HttpsTransport {
             .provider(TlsProvider::Rustls)
             .disable_verification(config.not_verify_ssl);
         if let Some(bundle) = &config.ca_bundle {
-            let certs = parse_certs(&bundle.0).map_err(|message| TlsSetupError {
+            let extra = parse_certs(&bundle.0).map_err(|message| TlsSetupError {
                 variable: "SSL_CA_BUNDLE",
                 message,
             })?;
-            tls = tls.root_certs(RootCerts::from(certs));
+            // The bundle adds to the public web roots (Mozilla's, as ureq uses
+            // by default), so a proxy with a public certificate still works.
+            let public = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                .iter()
+                .map(|der| Certificate::from_der(der.as_ref()));
+            tls = tls.root_certs(RootCerts::from(public.chain(extra)));
         }
         if let Some((chain, key)) = &config.client_identity {
             let certs = parse_certs(&chain.0).map_err(|message| TlsSetupError {
@@ -277,3 +282,41 @@ const _: fn() = || {
     fn assert_send<T: Send>() {}
     assert_send::<HttpsTransport>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{BaseUrl, Pem};
+
+    /// PEM framing is all this test needs: the certificate is counted, never
+    /// verified (the TLS tests of the tests crate use real ones).
+    const CA: &str = "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_ca_bundle_adds_to_the_public_roots() {
+        let config = Config {
+            base_url: Some(BaseUrl::parse("https://ha.example.com").unwrap()),
+            ca_bundle: Some(Pem(CA.as_bytes().to_vec())),
+            ..Config::default()
+        };
+        let transport = HttpsTransport::new(&config, MonotonicClock::new())
+            .unwrap()
+            .unwrap();
+        match transport.agent.config().tls_config().root_certs() {
+            RootCerts::Specific(certs) => assert_eq!(
+                certs.len(),
+                webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
+            ),
+            other => panic!("expected the public roots plus the bundle, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_base_url_there_is_no_transport() {
+        assert!(
+            HttpsTransport::new(&Config::default(), MonotonicClock::new())
+                .unwrap()
+                .is_none()
+        );
+    }
+}
