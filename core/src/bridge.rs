@@ -76,6 +76,11 @@ pub trait Transport {
     /// Wait until `until` before the next attempt. Test doubles move a
     /// manual clock instead of sleeping.
     fn wait_until(&mut self, until: Instant);
+
+    /// `GET /api/` on Home Assistant, for the health report: any HTTP
+    /// answer (even 401 without a token) shows it is reachable. `token`,
+    /// when given, is sent as the bearer token.
+    fn probe(&mut self, token: Option<&str>, timeouts: Timeouts) -> Result<u16, Failure>;
 }
 
 /// The bridge's time limits and retry schedule.
@@ -562,6 +567,10 @@ mod tests {
         fn wait_until(&mut self, until: Instant) {
             assert!(until >= self.clock.now());
             self.clock.0.set(until.as_micros());
+        }
+
+        fn probe(&mut self, _token: Option<&str>, _timeouts: Timeouts) -> Result<u16, Failure> {
+            unreachable!("the bridge never probes while answering a directive")
         }
     }
 

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use lee_core::alexa::{ClassifyError, ErrorType, Event, OutputTooSmall, classify};
 use lee_core::breaker::{Breaker, BreakerConfig};
-use lee_core::bridge::{self, Answered, Io, Reason, Settings, Tally};
+use lee_core::bridge::{self, Answered, Io, Reason, Settings, Tally, Transport};
 use lee_core::budget::{Capacities, MemoryBudget, OverBudget};
 use lee_core::cache::{Cache, EntrySlot};
 use lee_core::dispatch::{Caching, Call, DispatchError, Gateway, Operation, Route, Served};
@@ -38,17 +38,20 @@ use lee_core::time::{Clock, Instant};
 use crate::config::{Config, Problem};
 use crate::transport::HttpsTransport;
 
-/// A monotonic clock for the core: microseconds since the process made it.
+/// A monotonic clock for the core: microseconds since the first clock of
+/// the process was made. Every `MonotonicClock` shares that origin, so
+/// instants from any of them can be compared.
 #[derive(Clone, Copy, Debug)]
 pub struct MonotonicClock {
     origin: std::time::Instant,
 }
 
 impl MonotonicClock {
-    /// A clock whose origin is now.
+    /// The process's clock.
     pub fn new() -> Self {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         MonotonicClock {
-            origin: std::time::Instant::now(),
+            origin: *ORIGIN.get_or_init(std::time::Instant::now),
         }
     }
 }
@@ -115,7 +118,7 @@ pub struct Bridge {
     problems: Vec<Problem>,
     debug_token: Option<config::Secret>,
     core: bridge::Bridge,
-    transport: Option<HttpsTransport>,
+    transport: Option<Box<dyn Transport + Send>>,
     gateway: Gateway<Handler, 4>,
     cache: Cache<Box<[EntrySlot]>, Box<[u8]>>,
     slots: SlotPool<Box<[u8]>, Box<[SlotEntry]>>,
@@ -142,15 +145,8 @@ impl Bridge {
         mut problems: Vec<Problem>,
         capacities: Capacities,
     ) -> Result<Bridge, StartError> {
-        if capacities.response_buffer < MIN_RESPONSE_BUFFER {
-            return Err(StartError::ResponseBufferTooSmall);
-        }
-        MemoryBudget::default()
-            .check(&capacities)
-            .map_err(StartError::OverBudget)?;
-        let clock = MonotonicClock::new();
-        let transport = match HttpsTransport::new(&config, clock) {
-            Ok(t) => t,
+        let transport = match HttpsTransport::new(&config, MonotonicClock::new()) {
+            Ok(t) => t.map(|t| Box::new(t) as Box<dyn Transport + Send>),
             Err(e) => {
                 problems.push(Problem {
                     variable: e.variable,
@@ -162,6 +158,25 @@ impl Bridge {
         if config.not_verify_ssl && transport.is_some() {
             tracing::warn!("NOT_VERIFY_SSL is on: Home Assistant's certificate is not verified");
         }
+        Bridge::with_transport(config, problems, capacities, transport)
+    }
+
+    /// A bridge that reaches Home Assistant through `transport` (the
+    /// embedded demo home, say) instead of HTTPS; `None` answers every
+    /// directive `BRIDGE_UNREACHABLE`.
+    pub fn with_transport(
+        config: Config,
+        problems: Vec<Problem>,
+        capacities: Capacities,
+        transport: Option<Box<dyn Transport + Send>>,
+    ) -> Result<Bridge, StartError> {
+        if capacities.response_buffer < MIN_RESPONSE_BUFFER {
+            return Err(StartError::ResponseBufferTooSmall);
+        }
+        MemoryBudget::default()
+            .check(&capacities)
+            .map_err(StartError::OverBudget)?;
+        let clock = MonotonicClock::new();
         let mut slots = SlotPool::new(
             vec![0u8; capacities.arena_size * capacities.arenas].into_boxed_slice(),
             vec![SlotEntry::EMPTY; capacities.slots].into_boxed_slice(),
@@ -306,7 +321,7 @@ impl Bridge {
                 // makes the core refuse it as malformed.
                 let token_buf = arena.alloc(raw_len).unwrap_or_default();
                 let io = Io {
-                    transport,
+                    transport: &mut **transport,
                     clock,
                     jitter,
                     message_id,

@@ -43,6 +43,7 @@ pub struct HttpsTransport {
     agent: ureq::Agent,
     address: RememberedAddress,
     endpoint: String,
+    api: String,
     extra_headers: Vec<(String, Secret)>,
     clock: MonotonicClock,
 }
@@ -94,6 +95,7 @@ impl HttpsTransport {
             agent,
             address,
             endpoint: format!("{}/api/alexa/smart_home", base.origin),
+            api: format!("{}/api/", base.origin),
             extra_headers: config.extra_headers.clone(),
             clock,
         }))
@@ -156,6 +158,27 @@ impl Transport for HttpsTransport {
     fn wait_until(&mut self, until: Instant) {
         let now = self.clock.now();
         std::thread::sleep(until.saturating_duration_since(now));
+    }
+
+    fn probe(&mut self, token: Option<&str>, timeouts: Timeouts) -> Result<u16, Failure> {
+        let mut request = self.agent.get(&self.api);
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        for (name, value) in &self.extra_headers {
+            request = request.header(name.as_str(), value.expose());
+        }
+        let mut response = request
+            .config()
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_global(Some(timeouts.total))
+            .build()
+            .call()
+            .map_err(failure_of)?;
+        // Drain the small body so the connection can be reused.
+        let mut sink = [0u8; 512];
+        let _ = read_into(&mut response.body_mut().as_reader(), &mut sink);
+        Ok(response.status().as_u16())
     }
 }
 
