@@ -1,9 +1,9 @@
 //! Alexa Smart Home v3 messages: reading a directive, writing an ErrorResponse.
 //!
-//! What it is for: the two ends of the bridge that lee owns. [`classify`]
-//! reads an event without copying it: the whole event is first checked as
-//! JSON ([`crate::json::check`], bounded depth, no recursion), then the few
-//! fields lee needs are borrowed straight out of the event's bytes with
+//! What it is for: the two ends of the bridge that lee owns. A directive is
+//! read without copying it: once [`crate::event::classify`] has checked the
+//! whole event as JSON (bounded depth, no recursion), the few fields lee
+//! needs are borrowed straight out of the event's bytes with
 //! serde-json-core. Borrowed strings keep their JSON escapes (they are *raw*
 //! string contents), which is exactly what is needed to echo a
 //! correlationToken or endpointId back into an answer unchanged; the bearer
@@ -21,11 +21,7 @@ use core::fmt::{self, Write as _};
 
 use serde::Deserialize;
 
-use crate::json::{self, JsonError};
-
-/// How deeply an event may nest before it is refused. Real directives nest
-/// about 6 deep.
-pub const EVENT_MAX_DEPTH: usize = 32;
+use crate::event::ClassifyError;
 
 /// A directive's header, endpoint and token, borrowed from the event's bytes.
 /// String fields are raw JSON string contents (escapes not undone).
@@ -101,66 +97,15 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// What an event is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event<'a> {
-    /// An Alexa Smart Home directive.
-    Directive(Directive<'a>),
-}
-
-/// Why an event could not be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClassifyError {
-    /// The event is larger than the configured event buffer.
-    TooLarge {
-        /// Its length.
-        len: usize,
-        /// The largest event accepted.
-        limit: usize,
-    },
-    /// The bytes are not one JSON document of acceptable depth.
-    Json(JsonError),
-    /// JSON, but not an event lee knows.
-    UnknownEvent,
-    /// It has a `directive`, but not a readable header and scope.
-    MalformedDirective,
-}
-
-impl fmt::Display for ClassifyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ClassifyError::TooLarge { len, limit } => write!(
-                f,
-                "the event has {len} bytes; lee accepts at most {limit}"
-            ),
-            ClassifyError::Json(e) => write!(f, "the event is not valid JSON: {e}"),
-            ClassifyError::UnknownEvent => {
-                f.write_str("the event is JSON but not an event lee knows (no `directive`)")
-            }
-            ClassifyError::MalformedDirective => f.write_str(
-                "the directive lacks a readable header (namespace, name, payloadVersion as strings)",
-            ),
-        }
-    }
-}
-
-/// Read an event without copying it.
-pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
-    let mut has_directive = false;
-    json::check(event, EVENT_MAX_DEPTH, |key| {
-        has_directive |= key == b"directive"
-    })
-    .map_err(ClassifyError::Json)?;
-    if !has_directive {
-        return Err(ClassifyError::UnknownEvent);
-    }
+/// Read the directive of an event already checked by [`crate::event::classify`].
+pub(crate) fn parse_directive(event: &[u8]) -> Result<Directive<'_>, ClassifyError> {
     let (doc, _) = serde_json_core::from_slice::<Document<'_>>(event)
         .map_err(|_| ClassifyError::MalformedDirective)?;
     let d = doc.directive.ok_or(ClassifyError::MalformedDirective)?;
     let endpoint = d.endpoint.unwrap_or_default();
     let payload = d.payload.unwrap_or_default();
     let scope = endpoint.scope.or(payload.grantee).or(payload.scope);
-    Ok(Event::Directive(Directive {
+    Ok(Directive {
         namespace: d.header.namespace,
         name: d.header.name,
         payload_version: d.header.payload_version,
@@ -171,7 +116,7 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
             kind: s.kind,
             token: s.token,
         }),
-    }))
+    })
 }
 
 #[derive(Deserialize)]
@@ -421,8 +366,8 @@ mod tests {
     }"#;
 
     fn directive(event: &[u8]) -> Directive<'_> {
-        match classify(event) {
-            Ok(Event::Directive(d)) => d,
+        match crate::event::classify(event) {
+            Ok(crate::event::Event::Directive(d)) => d,
             other => panic!("not a directive: {other:?}"),
         }
     }
@@ -480,29 +425,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn unreadable_events_get_a_clear_reason() {
-        assert!(matches!(classify(b"not json"), Err(ClassifyError::Json(_))));
-        assert!(matches!(
-            classify(br#"{"directive":{"header":{"#),
-            Err(ClassifyError::Json(_))
-        ));
-        assert_eq!(classify(b"{}"), Err(ClassifyError::UnknownEvent));
-        assert_eq!(classify(b"[1]"), Err(ClassifyError::UnknownEvent));
-        assert_eq!(
-            classify(br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":3}}}"#),
-            Err(ClassifyError::MalformedDirective)
-        );
-        assert_eq!(
-            classify(br#"{"directive":42}"#),
-            Err(ClassifyError::MalformedDirective)
-        );
-        let deep = [&b"{\"directive\":"[..], &[b'['; 40], &[b']'; 40], b"}"].concat();
-        assert!(
-            matches!(classify(&deep), Err(ClassifyError::Json(e)) if e.kind == json::JsonErrorKind::TooDeep)
-        );
     }
 
     #[test]
@@ -609,12 +531,6 @@ mod tests {
             prop_assert_eq!(v["event"]["payload"]["message"].as_str(), Some(message.as_str()));
             prop_assert_eq!(v["event"]["header"]["correlationToken"].as_str(), Some(token.as_str()));
             prop_assert_eq!(v["event"]["header"]["messageId"].as_str(), Some(response.message_id.as_str()));
-        }
-
-        /// No event, however broken, makes classification panic.
-        #[test]
-        fn classify_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = classify(&bytes);
         }
     }
 }

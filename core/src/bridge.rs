@@ -27,11 +27,9 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::alexa::{
-    ClassifyError, Directive, ErrorResponse, ErrorType, Event, MessageId, OutputTooSmall,
-    TokenError, classify,
-};
+use crate::alexa::{Directive, ErrorResponse, ErrorType, MessageId, OutputTooSmall, TokenError};
 use crate::breaker::Breaker;
+use crate::event::{ClassifyError, Event, classify};
 use crate::json::{self, JsonError};
 use crate::retry::{Backoff, Decision, Effect, Failure, JitterSource, RetryPlan};
 use crate::time::{Clock, Instant};
@@ -406,6 +404,12 @@ impl Bridge {
             Ok(Event::Directive(directive)) => {
                 self.answer_directive(&directive, event, lambda_remaining, io, out, tally)
             }
+            Ok(_) => refuse(
+                None,
+                Reason::Unreadable(ClassifyError::UnknownEvent),
+                io.message_id,
+                out,
+            ),
             Err(e) => refuse(None, Reason::Unreadable(e), io.message_id, out),
         }
     }

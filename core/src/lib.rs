@@ -31,6 +31,7 @@ pub mod bridge;
 pub mod budget;
 pub mod cache;
 pub mod dispatch;
+pub mod event;
 pub mod hash;
 pub mod json;
 pub mod metrics;

@@ -10,6 +10,7 @@
 //! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
+//! | `SHARED_SECRET` | the secret an HTTP request (Function URL) must present in `x-lee-secret` for `/diagnostics` |
 //!
 //! Reading never stops at the first problem: [`Config::from_env`] returns
 //! the configuration it could build together with every problem it found,
@@ -34,6 +35,17 @@ impl Secret {
     /// The value, for the one place that must send it.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `candidate` is the secret, compared in constant time so the
+    /// answer's timing says nothing about how much of it matched.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), candidate.as_bytes());
+        let mut difference = a.len() ^ b.len();
+        for (i, x) in a.iter().enumerate() {
+            difference |= usize::from(x ^ b.get(i).copied().unwrap_or(!x));
+        }
+        difference == 0
     }
 }
 
@@ -142,6 +154,8 @@ pub struct Config {
     pub client_identity: Option<(Pem, Secret)>,
     /// Headers added to every request to Home Assistant.
     pub extra_headers: Vec<(String, Secret)>,
+    /// What an HTTP request must present to see diagnostics.
+    pub shared_secret: Option<Secret>,
 }
 
 impl Config {
@@ -216,6 +230,9 @@ impl Config {
                 "is needed with SSL_CLIENT_KEY for mutual TLS".into(),
             ),
         }
+        config.shared_secret = var("SHARED_SECRET")
+            .filter(|s| !s.is_empty())
+            .map(Secret::new);
         if let Some(raw) = var("EXTRA_HEADERS") {
             match parse_extra_headers(&raw) {
                 Ok(headers) => config.extra_headers = headers,
@@ -384,6 +401,15 @@ mod tests {
         assert!(!shown.contains("marker"), "{shown}");
         let (_, problems) = read(&[("EXTRA_HEADERS", "X-Key marker-value")]);
         assert!(!problems[0].message.contains("marker"));
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        let s = Secret::new("s3cret".into());
+        assert!(s.matches("s3cret"));
+        for other in ["", "s3cre", "s3cret!", "S3cret", "x3cret"] {
+            assert!(!s.matches(other), "{other}");
+        }
     }
 
     #[test]

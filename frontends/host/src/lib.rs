@@ -19,23 +19,26 @@
 //! size, or let a token reach a log line or an answer.
 
 pub mod config;
+pub mod report;
 pub mod transport;
 
 use std::time::Duration;
 
-use lee_core::alexa::{ClassifyError, ErrorType, Event, OutputTooSmall, classify};
+use lee_core::alexa::{Directive, ErrorType, OutputTooSmall};
 use lee_core::breaker::{Breaker, BreakerConfig};
 use lee_core::bridge::{self, Answered, Io, Reason, Settings, Tally, Transport};
 use lee_core::budget::{Capacities, MemoryBudget, OverBudget};
 use lee_core::cache::{Cache, EntrySlot};
 use lee_core::dispatch::{Caching, Call, DispatchError, Gateway, Operation, Route, Served};
+use lee_core::event::{ClassifyError, Event, HttpRequest, classify};
 use lee_core::metrics::{Counter, Metrics, Timer};
 use lee_core::module::ModuleId;
 use lee_core::retry::SplitMix64;
 use lee_core::slots::{Load, Policy, SlotEntry, SlotPool};
 use lee_core::time::{Clock, Instant};
 
-use crate::config::{Config, Problem};
+use crate::config::{Config, Problem, Secret};
+use crate::report::Reachability;
 use crate::transport::HttpsTransport;
 
 /// A monotonic clock for the core: microseconds since the first clock of
@@ -78,6 +81,13 @@ enum Handler {
     AlexaDirective,
 }
 
+/// How long the health report waits for Home Assistant's `GET /api/`.
+const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn json_error(message: &str) -> serde_json::Value {
+    serde_json::json!({ "error": message })
+}
+
 /// The smallest answer buffer lee runs with: room for any ErrorResponse
 /// that echoes nothing from the event.
 pub const MIN_RESPONSE_BUFFER: usize = 4096;
@@ -103,7 +113,29 @@ impl std::fmt::Display for StartError {
     }
 }
 
-/// The answer to one event.
+/// What kind of answer [`Bridge::handle`] gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An Alexa directive (or an unreadable event), answered as [`Answered`] says.
+    Directive(Answered),
+    /// The health report.
+    Health,
+    /// The diagnostics report.
+    Diagnostics,
+    /// An HTTP request (Function URL), answered with this status.
+    Http(u16),
+}
+
+/// The answer to any event: bytes to return and what they are.
+#[derive(Debug)]
+pub struct Handled<'a> {
+    /// The bytes to return.
+    pub body: &'a [u8],
+    /// What they are.
+    pub outcome: Outcome,
+}
+
+/// The answer to one Alexa event.
 #[derive(Debug)]
 pub struct Answer<'a> {
     /// The bytes to return: Home Assistant's body, or an ErrorResponse.
@@ -116,7 +148,12 @@ pub struct Answer<'a> {
 pub struct Bridge {
     capacities: Capacities,
     problems: Vec<Problem>,
-    debug_token: Option<config::Secret>,
+    summary: serde_json::Value,
+    debug_token: Option<Secret>,
+    probe_token: Option<Secret>,
+    shared_secret: Option<Secret>,
+    reachability: Option<Reachability>,
+    report: Vec<u8>,
     core: bridge::Bridge,
     transport: Option<Box<dyn Transport + Send>>,
     gateway: Gateway<Handler, 4>,
@@ -200,10 +237,19 @@ impl Bridge {
         let mut seed = [0u8; 8];
         // Jitter only spreads retries; a fixed seed if the OS has no randomness is harmless.
         let _ = getrandom::fill(&mut seed);
+        let demo = transport.is_some() && config.base_url.is_none();
         Ok(Bridge {
             capacities,
+            summary: report::config_summary(&config, &problems, demo),
             problems,
-            debug_token: config.debug.then_some(config.long_lived_token).flatten(),
+            debug_token: config
+                .debug
+                .then(|| config.long_lived_token.clone())
+                .flatten(),
+            probe_token: config.long_lived_token,
+            shared_secret: config.shared_secret,
+            reachability: None,
+            report: Vec::new(),
             core: bridge::Bridge {
                 settings: Settings::DEFAULT,
                 breaker: Breaker::new(BreakerConfig::DEFAULT),
@@ -236,12 +282,72 @@ impl Bridge {
     /// time, when there is one; the answer is ready before
     /// `min(8 s, lambda_remaining) − 500 ms`.
     pub fn answer(&mut self, event: &[u8], lambda_remaining: Option<Duration>) -> Answer<'_> {
+        let classified = self.read(event);
+        self.answer_classified(classified, event, lambda_remaining)
+    }
+
+    /// Answer any event lee knows: an Alexa directive (as [`Bridge::answer`]),
+    /// the health or diagnostics event, or a Function URL request for
+    /// `GET /health` or `GET /diagnostics` (the latter only with the shared
+    /// secret in `x-lee-secret`).
+    pub fn handle(&mut self, event: &[u8], lambda_remaining: Option<Duration>) -> Handled<'_> {
+        match self.read(event) {
+            Ok(Event::Health) => {
+                let report = self.health();
+                self.report_into(&report);
+                Handled {
+                    body: &self.report,
+                    outcome: Outcome::Health,
+                }
+            }
+            Ok(Event::Diagnostics) => {
+                let report = self.diagnostics();
+                self.report_into(&report);
+                Handled {
+                    body: &self.report,
+                    outcome: Outcome::Diagnostics,
+                }
+            }
+            Ok(Event::Http(request)) => {
+                let status = self.http(request);
+                Handled {
+                    body: &self.report,
+                    outcome: Outcome::Http(status),
+                }
+            }
+            classified => {
+                let answer = self.answer_classified(classified, event, lambda_remaining);
+                Handled {
+                    body: answer.body,
+                    outcome: Outcome::Directive(answer.outcome),
+                }
+            }
+        }
+    }
+
+    /// The event, classified, or why not (too large for the event buffer included).
+    fn read<'e>(&self, event: &'e [u8]) -> Result<Event<'e>, ClassifyError> {
+        if event.len() > self.capacities.event_buffer {
+            return Err(ClassifyError::TooLarge {
+                len: event.len(),
+                limit: self.capacities.event_buffer,
+            });
+        }
+        classify(event)
+    }
+
+    fn answer_classified(
+        &mut self,
+        classified: Result<Event<'_>, ClassifyError>,
+        event: &[u8],
+        lambda_remaining: Option<Duration>,
+    ) -> Answer<'_> {
         let started = self.clock.now();
         self.metrics.incr(Counter::Events);
         let message_id = self.random_id();
         let mut tally = Tally::default();
         let (len, outcome) =
-            match self.answer_event(event, lambda_remaining, message_id, &mut tally) {
+            match self.answer_event(classified, event, lambda_remaining, message_id, &mut tally) {
                 Ok(answered) => answered,
                 // Only an answer echoing a huge correlationToken can outgrow the
                 // buffer; the same error without the echo always fits.
@@ -267,33 +373,40 @@ impl Bridge {
 
     fn answer_event(
         &mut self,
+        classified: Result<Event<'_>, ClassifyError>,
         event: &[u8],
         lambda_remaining: Option<Duration>,
         message_id: [u8; 16],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
-        if event.len() > self.capacities.event_buffer {
-            let too_large = ClassifyError::TooLarge {
-                len: event.len(),
-                limit: self.capacities.event_buffer,
-            };
-            return bridge::refuse(
-                None,
-                Reason::Unreadable(too_large),
-                message_id,
-                &mut self.out,
-            );
-        }
-        let directive = match classify(event) {
-            Ok(Event::Directive(directive)) => directive,
-            Err(e) => {
-                return bridge::refuse(None, Reason::Unreadable(e), message_id, &mut self.out);
+        let unreadable = match classified {
+            Ok(Event::Directive(directive)) => {
+                return self.forward(&directive, event, lambda_remaining, message_id, tally);
             }
+            Ok(_) => ClassifyError::UnknownEvent,
+            Err(e) => e,
         };
+        bridge::refuse(
+            None,
+            Reason::Unreadable(unreadable),
+            message_id,
+            &mut self.out,
+        )
+    }
+
+    /// Forward a directive through the gateway to the Alexa module's slot.
+    fn forward(
+        &mut self,
+        directive: &Directive<'_>,
+        event: &[u8],
+        lambda_remaining: Option<Duration>,
+        message_id: [u8; 16],
+        tally: &mut Tally,
+    ) -> Result<(usize, Answered), OutputTooSmall> {
         self.metrics.incr(Counter::Directives);
         let Some(transport) = &mut self.transport else {
             return bridge::refuse(
-                Some(&directive),
+                Some(directive),
                 Reason::NotConfigured,
                 message_id,
                 &mut self.out,
@@ -329,7 +442,7 @@ impl Bridge {
                     token_buf,
                 };
                 let (len, outcome) =
-                    core.answer_directive(&directive, event, lambda_remaining, io, out, tally)?;
+                    core.answer_directive(directive, event, lambda_remaining, io, out, tally)?;
                 answered = Some(outcome);
                 Ok(len)
             },
@@ -347,8 +460,94 @@ impl Bridge {
             }
             Err(DispatchError::Handler(too_small)) => Err(too_small),
             Err(DispatchError::OutputTooSmall { .. }) => Err(OutputTooSmall),
-            Err(_) => bridge::refuse(Some(&directive), Reason::Engine, message_id, &mut self.out),
+            Err(_) => bridge::refuse(Some(directive), Reason::Engine, message_id, &mut self.out),
         }
+    }
+
+    /// The health report, checking Home Assistant when the last check is stale.
+    fn health(&mut self) -> serde_json::Value {
+        let now = self.clock.now();
+        if let Some(transport) = &mut self.transport
+            && !self.reachability.is_some_and(|r| r.is_fresh(now))
+        {
+            let timeouts = bridge::Timeouts {
+                connect: self.core.settings.connect_timeout,
+                total: HEALTH_CHECK_TIMEOUT,
+            };
+            let result = transport.probe(self.probe_token.as_ref().map(Secret::expose), timeouts);
+            let after = self.clock.now();
+            self.reachability = Some(Reachability {
+                checked_at: after,
+                result,
+                took: after.saturating_duration_since(now),
+            });
+        }
+        report::health(
+            self.summary.clone(),
+            self.reachability,
+            &self.core.breaker,
+            self.clock.now(),
+        )
+    }
+
+    /// The diagnostics report: health plus cache, slots and metrics.
+    fn diagnostics(&mut self) -> serde_json::Value {
+        let health = self.health();
+        let slots: Vec<_> = self.slots.views().collect();
+        report::diagnostics(
+            health,
+            &report::Insides {
+                cache: self.cache.stats(),
+                cache_use: (
+                    self.cache.len(),
+                    self.cache.bytes_used(),
+                    self.cache.entry_capacity(),
+                    self.cache.byte_capacity(),
+                ),
+                pool: self.slots.stats(),
+                slots: &slots,
+                metrics: &self.metrics,
+            },
+        )
+    }
+
+    /// Answer a Function URL request; returns its status. The answer is in
+    /// `self.report`, in the shape Lambda expects for HTTP responses.
+    fn http(&mut self, request: HttpRequest<'_>) -> u16 {
+        let (status, body) = match (request.method, request.path) {
+            ("GET", "/health") => (200, self.health()),
+            ("GET", "/diagnostics") => match (&self.shared_secret, request.secret) {
+                (Some(secret), Some(presented)) if secret.matches(presented) => {
+                    (200, self.diagnostics())
+                }
+                (Some(_), _) => (
+                    401,
+                    json_error("diagnostics need the shared secret in x-lee-secret"),
+                ),
+                (None, _) => (
+                    403,
+                    json_error("diagnostics over HTTP are off: set SHARED_SECRET to turn them on"),
+                ),
+            },
+            (_, "/health" | "/diagnostics") => (405, json_error("only GET is supported")),
+            _ => (
+                404,
+                json_error("lee serves GET /health and GET /diagnostics"),
+            ),
+        };
+        let response = serde_json::json!({
+            "statusCode": status,
+            "headers": { "content-type": "application/json" },
+            "body": body.to_string(),
+        });
+        self.report_into(&response);
+        status
+    }
+
+    fn report_into(&mut self, report: &serde_json::Value) {
+        self.report.clear();
+        // Writing a Value to a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.report, report);
     }
 
     fn count(&mut self, outcome: Answered, tally: &Tally) {

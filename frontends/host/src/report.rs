@@ -1,0 +1,189 @@
+//! lee's own reports: health and diagnostics, as JSON.
+//!
+//! What it is for: letting a person (or a monitor) see how lee is doing
+//! without reading logs. The health report says which lee this is, how it is
+//! configured (never a secret's value: only whether it is set), whether Home
+//! Assistant answers (checked at most every 30 s, see [`Reachability`]) and
+//! the state of each breaker. The diagnostics report adds the engine's
+//! insides: cache, module slots (LUGS) and metrics.
+//!
+//! Reports are rare, so they are built with serde_json on the heap; nothing
+//! here runs on the path of a directive.
+
+use std::time::Duration;
+
+use lee_core::breaker::Breaker;
+use lee_core::cache::CacheStats;
+use lee_core::metrics::{Counter, Metrics, Timer};
+use lee_core::retry::Failure;
+use lee_core::slots::{Policy, PoolStats, SlotView};
+use lee_core::time::Instant;
+use serde_json::{Value, json};
+
+use crate::config::{Config, Problem};
+
+/// How long a reachability check stays fresh.
+pub const REACHABILITY_TTL: Duration = Duration::from_secs(30);
+
+/// The last check of whether Home Assistant answers `GET /api/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reachability {
+    /// When it was checked.
+    pub checked_at: Instant,
+    /// HTTP status (any status means reachable), or why there was none.
+    pub result: Result<u16, Failure>,
+    /// How long the check took.
+    pub took: Duration,
+}
+
+impl Reachability {
+    /// Whether it can still be reported at `now` without checking again.
+    pub fn is_fresh(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.checked_at) < REACHABILITY_TTL
+    }
+
+    fn to_json(self, now: Instant) -> Value {
+        let age = now.saturating_duration_since(self.checked_at);
+        match self.result {
+            Ok(status) => json!({
+                "reachable": true,
+                "status": status,
+                "token_accepted": !matches!(status, 401 | 403),
+                "latency_ms": millis(self.took),
+                "checked_ms_ago": age.as_millis() as u64,
+            }),
+            Err(failure) => json!({
+                "reachable": false,
+                "error": failure.to_string(),
+                "latency_ms": millis(self.took),
+                "checked_ms_ago": age.as_millis() as u64,
+            }),
+        }
+    }
+}
+
+/// What a report shows of the configuration: every setting, no secret.
+pub fn config_summary(config: &Config, problems: &[Problem], demo: bool) -> Value {
+    let set = |present: bool| if present { "set" } else { "not set" };
+    json!({
+        "base_url": config.base_url.as_ref().map(|u| u.origin.as_str()),
+        "demo_home": demo,
+        "debug": config.debug,
+        "not_verify_ssl": config.not_verify_ssl,
+        "long_lived_access_token": set(config.long_lived_token.is_some()),
+        "ssl_ca_bundle": set(config.ca_bundle.is_some()),
+        "ssl_client_certificate": set(config.client_identity.is_some()),
+        "extra_headers": config.extra_headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+        "shared_secret": set(config.shared_secret.is_some()),
+        "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    })
+}
+
+/// The health report.
+pub fn health(
+    config: Value,
+    reachability: Option<Reachability>,
+    breaker: &Breaker,
+    now: Instant,
+) -> Value {
+    let stats = breaker.stats();
+    json!({
+        "lee": { "version": env!("CARGO_PKG_VERSION") },
+        "config": config,
+        "home_assistant": match reachability {
+            Some(r) => r.to_json(now),
+            None => json!({ "reachable": false, "error": "no Home Assistant address is configured" }),
+        },
+        "breakers": [{
+            "dependency": "home_assistant",
+            "state": breaker.state(now).to_string(),
+            "opens": stats.opens,
+            "rejected": stats.rejected,
+            "failures": stats.failures,
+            "successes": stats.successes,
+        }],
+    })
+}
+
+/// The engine's insides, added to the health report for diagnostics.
+pub struct Insides<'a> {
+    /// Cache counters.
+    pub cache: CacheStats,
+    /// Cache entries and bytes in use, and capacities.
+    pub cache_use: (usize, usize, usize, usize),
+    /// The slot pool's gauges.
+    pub pool: PoolStats,
+    /// Every module slot.
+    pub slots: &'a [SlotView],
+    /// The metrics.
+    pub metrics: &'a Metrics,
+}
+
+/// The diagnostics report: the health report plus the engine's insides.
+pub fn diagnostics(mut health: Value, insides: &Insides<'_>) -> Value {
+    let (entries, bytes, entry_capacity, byte_capacity) = insides.cache_use;
+    let c = insides.cache;
+    health["cache"] = json!({
+        "entries": entries, "bytes": bytes,
+        "entry_capacity": entry_capacity, "byte_capacity": byte_capacity,
+        "hits": c.hits, "misses": c.misses, "insertions": c.insertions,
+        "evictions": c.evictions, "expirations": c.expirations,
+        "invalidations": c.invalidations, "rejections": c.rejections,
+    });
+    let p = insides.pool;
+    health["slots"] = json!({
+        "arena_size": p.arena_size,
+        "arenas": p.arenas,
+        "arenas_in_use": p.arenas_in_use,
+        "high_water_bytes": p.high_water_bytes,
+        "exhausted": p.exhausted,
+        "modules": insides.slots.iter().map(|s| json!({
+            "module": s.name,
+            "policy": policy_name(s.policy),
+            "pinned": s.pinned,
+            "loaded": s.loaded,
+            "in_flight": s.in_flight,
+            "bytes_used": s.bytes_used,
+            "loads": s.stats.loads,
+            "reloads": s.stats.reloads,
+            "unloads": s.stats.unloads,
+            "bytes_reclaimed": s.stats.bytes_reclaimed,
+        })).collect::<Vec<_>>(),
+    });
+    let m = insides.metrics;
+    let counters: serde_json::Map<String, Value> = m
+        .counters()
+        .map(|(c, v): (Counter, u64)| (c.name().to_string(), json!(v)))
+        .collect();
+    let timers: serde_json::Map<String, Value> = Timer::ALL
+        .iter()
+        .map(|&t| {
+            let h = m.timer(t);
+            (
+                t.name().to_string(),
+                json!({
+                    "count": h.count(),
+                    "p50_ms": h.percentile(50).map(millis),
+                    "p99_ms": h.percentile(99).map(millis),
+                    "max_ms": h.max().map(millis),
+                }),
+            )
+        })
+        .collect();
+    health["metrics"] = json!({ "counters": counters, "timers": timers });
+    health
+}
+
+fn policy_name(policy: Policy) -> String {
+    match policy {
+        Policy::Immediate => "immediate".into(),
+        Policy::Deferred => "deferred".into(),
+        Policy::TimeBased(idle) => format!("idle {} s", idle.as_secs()),
+        Policy::MemoryPressure => "memory pressure".into(),
+        Policy::Never => "never".into(),
+    }
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}

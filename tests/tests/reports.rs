@@ -1,0 +1,182 @@
+//! lee's health and diagnostics, by event and over a Function URL: what they
+//! show, that Home Assistant is checked at most every 30 s, that diagnostics
+//! over HTTP need the shared secret, and that no secret ever appears.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use lee_core::budget::Capacities;
+use lee_host::config::Config;
+use lee_host::{Bridge, Outcome};
+use lee_integration_tests::{Fault, FaultServer, directive};
+use serde_json::{Value, json};
+
+fn bridge_with(vars: &[(&str, &str)]) -> Bridge {
+    let env: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let (config, problems) = Config::from_env(|k| env.get(k).cloned());
+    Bridge::new(config, problems, Capacities::MINIMUM).unwrap()
+}
+
+fn handle(bridge: &mut Bridge, event: &[u8]) -> (Outcome, Value) {
+    let handled = bridge.handle(event, None);
+    let body = serde_json::from_slice(handled.body).expect("reports are JSON");
+    (handled.outcome, body)
+}
+
+fn http_get(path: &str, secret: Option<&str>) -> Vec<u8> {
+    let mut headers = json!({"host": "abc.lambda-url.eu-west-1.on.aws"});
+    if let Some(secret) = secret {
+        headers["x-lee-secret"] = secret.into();
+    }
+    serde_json::to_vec(&json!({
+        "version": "2.0", "rawPath": path, "headers": headers,
+        "requestContext": {"http": {"method": "GET", "path": path}},
+        "isBase64Encoded": false,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn health_reports_version_config_reachability_and_breakers() {
+    let ha = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        br#"{"message":"API running."}"#.to_vec(),
+    )]);
+    let mut bridge = bridge_with(&[("BASE_URL", &ha.url), ("LONG_LIVED_ACCESS_TOKEN", "llat")]);
+    let (outcome, report) = handle(&mut bridge, br#"{"health_check": true}"#);
+    assert_eq!(outcome, Outcome::Health);
+    assert_eq!(report["lee"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(report["config"]["base_url"], ha.url.as_str());
+    assert_eq!(report["config"]["long_lived_access_token"], "set");
+    assert_eq!(report["home_assistant"]["reachable"], true);
+    assert_eq!(report["home_assistant"]["status"], 200);
+    assert_eq!(report["breakers"][0]["state"], "closed");
+    let probe = &ha.received()[0];
+    assert_eq!(probe.request_line, "GET /api/ HTTP/1.1");
+    assert_eq!(probe.header("authorization"), Some("Bearer llat"));
+
+    // Within 30 s the check is reused: no second request reaches HA.
+    let (_, again) = handle(&mut bridge, br#"{"health_check": true}"#);
+    assert_eq!(again["home_assistant"]["reachable"], true);
+    assert_eq!(ha.received().len(), 1);
+}
+
+#[test]
+fn health_says_why_home_assistant_is_unreachable() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let mut bridge = bridge_with(&[("BASE_URL", &url)]);
+    let (_, report) = handle(&mut bridge, br#"{"health_check": true}"#);
+    assert_eq!(report["home_assistant"]["reachable"], false);
+    assert_eq!(report["home_assistant"]["error"], "connection refused");
+
+    let mut unconfigured = bridge_with(&[]);
+    let (_, report) = handle(&mut unconfigured, br#"{"health_check": true}"#);
+    assert_eq!(report["home_assistant"]["reachable"], false);
+    assert!(
+        report["config"]["problems"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("BASE_URL")
+    );
+}
+
+#[test]
+fn diagnostics_show_cache_slots_and_metrics() {
+    let ha = FaultServer::start(vec![
+        Fault::Respond(
+            200,
+            "application/json",
+            br#"{"event":{"header":{}}}"#.to_vec(),
+        ),
+        Fault::Respond(200, "application/json", b"{}".to_vec()),
+    ]);
+    let mut bridge = bridge_with(&[("BASE_URL", &ha.url)]);
+    let event = directive("Alexa", "ReportState", Some("light#x"), json!({}), "t");
+    bridge.handle(&event, None);
+    let (outcome, report) = handle(&mut bridge, br#"{"diagnostics": true}"#);
+    assert_eq!(outcome, Outcome::Diagnostics);
+    assert_eq!(report["metrics"]["counters"]["directives"], 1);
+    assert_eq!(report["metrics"]["counters"]["ha_requests"], 1);
+    assert_eq!(report["metrics"]["timers"]["event"]["count"], 1);
+    let alexa = &report["slots"]["modules"][0];
+    assert_eq!(alexa["module"], "alexa");
+    assert_eq!(alexa["policy"], "deferred");
+    assert_eq!(
+        alexa["loaded"], false,
+        "reclaimed at the end of the invocation"
+    );
+    assert_eq!(alexa["loads"], 1);
+    assert_eq!(
+        report["cache"]["entry_capacity"],
+        Capacities::MINIMUM.cache_entries
+    );
+    assert!(report["home_assistant"].is_object());
+}
+
+#[test]
+fn function_url_serves_health_and_guards_diagnostics() {
+    let mut open = bridge_with(&[]);
+    let (outcome, response) = handle(&mut open, &http_get("/health", None));
+    assert_eq!(outcome, Outcome::Http(200));
+    assert_eq!(response["statusCode"], 200);
+    assert_eq!(response["headers"]["content-type"], "application/json");
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["lee"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        handle(&mut open, &http_get("/diagnostics", Some("x"))).0,
+        Outcome::Http(403)
+    );
+    assert_eq!(
+        handle(&mut open, &http_get("/nothing", None)).0,
+        Outcome::Http(404)
+    );
+    let post = br#"{"requestContext":{"http":{"method":"POST","path":"/health"}}}"#;
+    assert_eq!(handle(&mut open, post).0, Outcome::Http(405));
+
+    let mut guarded = bridge_with(&[("SHARED_SECRET", "s3cret-marker")]);
+    assert_eq!(
+        handle(&mut guarded, &http_get("/diagnostics", None)).0,
+        Outcome::Http(401)
+    );
+    assert_eq!(
+        handle(&mut guarded, &http_get("/diagnostics", Some("wrong"))).0,
+        Outcome::Http(401)
+    );
+    let (outcome, response) = handle(
+        &mut guarded,
+        &http_get("/diagnostics", Some("s3cret-marker")),
+    );
+    assert_eq!(outcome, Outcome::Http(200));
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert!(body["metrics"].is_object());
+}
+
+#[test]
+fn no_report_carries_a_secret() {
+    let mut bridge = bridge_with(&[
+        ("BASE_URL", "http://127.0.0.1:9"),
+        ("LONG_LIVED_ACCESS_TOKEN", "marker-llat"),
+        ("SHARED_SECRET", "marker-shared"),
+        ("EXTRA_HEADERS", "CF-Access-Client-Secret: marker-header"),
+        ("DEBUG", "true"),
+    ]);
+    for event in [
+        br#"{"health_check": true}"#.to_vec(),
+        br#"{"diagnostics": true}"#.to_vec(),
+        http_get("/diagnostics", Some("marker-shared")),
+    ] {
+        let handled = bridge.handle(&event, None);
+        let text = String::from_utf8_lossy(handled.body);
+        assert!(!text.contains("marker-"), "a secret leaked: {text}");
+        assert!(
+            text.contains("CF-Access-Client-Secret"),
+            "header names are shown: {text}"
+        );
+    }
+}
