@@ -19,6 +19,7 @@
 //! size, or let a token reach a log line or an answer.
 
 pub mod config;
+pub mod demo;
 pub mod report;
 pub mod transport;
 
@@ -325,6 +326,20 @@ impl Bridge {
         }
     }
 
+    /// Answer an event too large to read at all (`len` bytes, skipped unread
+    /// by the frontend): an `INVALID_DIRECTIVE` error saying so.
+    pub fn handle_oversized(&mut self, len: usize) -> Handled<'_> {
+        let too_large = Err(ClassifyError::TooLarge {
+            len,
+            limit: self.capacities.event_buffer,
+        });
+        let answer = self.answer_classified(too_large, &[], None);
+        Handled {
+            body: answer.body,
+            outcome: Outcome::Directive(answer.outcome),
+        }
+    }
+
     /// The event, classified, or why not (too large for the event buffer included).
     fn read<'e>(&self, event: &'e [u8]) -> Result<Event<'e>, ClassifyError> {
         if event.len() > self.capacities.event_buffer {
@@ -346,6 +361,20 @@ impl Bridge {
         self.metrics.incr(Counter::Events);
         let message_id = self.random_id();
         let mut tally = Tally::default();
+        // Every log line of this event carries the directive's messageId (the
+        // Lambda frontend adds its request id around it). Raw JSON strings,
+        // never the scope or its token.
+        let span = match &classified {
+            Ok(Event::Directive(d)) => tracing::info_span!(
+                "directive",
+                message_id = d.message_id.unwrap_or("-"),
+                namespace = d.namespace,
+                name = d.name,
+                endpoint = d.endpoint_id.unwrap_or("-"),
+            ),
+            _ => tracing::info_span!("event"),
+        };
+        let _entered = span.enter();
         let (len, outcome) =
             match self.answer_event(classified, event, lambda_remaining, message_id, &mut tally) {
                 Ok(answered) => answered,
@@ -363,8 +392,22 @@ impl Bridge {
         let now = self.clock.now();
         let reclaimed = self.slots.end_invocation(now);
         self.metrics.add(Counter::SlotUnloads, reclaimed as u64);
-        self.metrics
-            .observe(Timer::Event, now.saturating_duration_since(started));
+        let took = now.saturating_duration_since(started);
+        self.metrics.observe(Timer::Event, took);
+        match outcome {
+            Answered::PassedThrough => tracing::info!(
+                duration_ms = took.as_secs_f64() * 1e3,
+                ha_ms = tally.ha_time.as_secs_f64() * 1e3,
+                requests = tally.requests,
+                "passed Home Assistant's answer through"
+            ),
+            Answered::Error(error, reason) => tracing::warn!(
+                duration_ms = took.as_secs_f64() * 1e3,
+                requests = tally.requests,
+                error = error.as_str(),
+                "answered an error: {reason}"
+            ),
+        }
         Answer {
             body: &self.out[..len],
             outcome,

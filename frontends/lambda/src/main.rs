@@ -1,0 +1,85 @@
+//! `bootstrap`: lee as an AWS Lambda function (runtime `provided.al2023`).
+//!
+//! What it is for: receiving each invocation from the Lambda Runtime API
+//! (through `lambda_runtime` on a current-thread tokio runtime) and handing
+//! its payload, untouched, to the same bridge every frontend uses. The
+//! payload is taken as raw JSON text (`RawValue`), never parsed into a tree
+//! and re-serialized, so Home Assistant receives the very bytes Alexa sent.
+//! The invocation's deadline becomes the bridge's budget; the blocking call
+//! to Home Assistant runs off the async thread.
+//!
+//! Init stays minimal: configuration is read and buffers are set aside, but
+//! nothing touches the network until the first event needs it.
+//!
+//! Events: Alexa Smart Home directives; `{"health_check": true}`;
+//! `{"diagnostics": true}`; Function URL requests for `GET /health` and
+//! `GET /diagnostics` (the latter with the shared secret in `x-lee-secret`).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use lee_host::Bridge;
+use serde_json::value::RawValue;
+
+fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .init();
+    let bridge = Bridge::from_env().map_err(|e| Error::from(e.to_string()))?;
+    for problem in bridge.problems() {
+        tracing::warn!("configuration: {problem}");
+    }
+    let bridge = Arc::new(Mutex::new(bridge));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(lambda_runtime::run(service_fn(move |event| {
+        invocation(Arc::clone(&bridge), event)
+    })))
+}
+
+/// Answer one invocation.
+async fn invocation(
+    bridge: Arc<Mutex<Bridge>>,
+    event: LambdaEvent<Box<RawValue>>,
+) -> Result<Box<RawValue>, Error> {
+    let remaining = remaining_time(event.context.deadline);
+    let request_id = event.context.request_id;
+    let payload = event.payload;
+    let answer = tokio::task::spawn_blocking(move || {
+        let span = tracing::info_span!("invocation", request_id = %request_id);
+        let _entered = span.enter();
+        // A panic while answering would poison the lock; the bridge's state
+        // stays valid (every answer starts afresh), so carry on with it.
+        let mut bridge = bridge
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let handled = bridge.handle(payload.get().as_bytes(), remaining);
+        String::from_utf8_lossy(handled.body).into_owned()
+    })
+    .await?;
+    Ok(RawValue::from_string(answer)?)
+}
+
+/// Time left until the invocation's deadline (milliseconds since the epoch).
+fn remaining_time(deadline_ms: u64) -> Option<Duration> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    Some(Duration::from_millis(deadline_ms).saturating_sub(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remaining_time_counts_down_to_the_deadline() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+        let in_five = (now + Duration::from_secs(5)).as_millis() as u64;
+        let left = remaining_time(in_five).unwrap();
+        assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4));
+        assert_eq!(remaining_time(0), Some(Duration::ZERO));
+    }
+}

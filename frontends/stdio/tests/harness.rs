@@ -1,0 +1,172 @@
+//! The `lee` binary as a person uses it: events piped in, one answer per
+//! line out, in order, nothing lost, errors for what cannot be read.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use lee_integration_tests::{AlexaSchema, Fault, FaultServer};
+use serde_json::Value;
+
+fn lee(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lee"))
+        .args(args)
+        .env_remove("BASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start lee");
+    let mut input = child.stdin.take().unwrap();
+    let bytes = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&bytes);
+    });
+    let output = child.wait_with_output().expect("lee finishes");
+    writer.join().unwrap();
+    output
+}
+
+fn answers(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stdout.clone())
+        .expect("answers are UTF-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is one JSON answer"))
+        .collect()
+}
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/../../examples/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn error_type(answer: &Value) -> &str {
+    answer["event"]["payload"]["type"].as_str().unwrap_or("")
+}
+
+#[test]
+fn the_readme_example_runs_discovery_and_turn_on_against_the_demo_home() {
+    let input = [
+        example("discovery.json"),
+        example("turn_on.json"),
+        example("report_state.json"),
+    ]
+    .concat();
+    let output = lee(&["--demo"], &input);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let answers = answers(&output);
+    assert_eq!(answers.len(), 3);
+    let schema = AlexaSchema::load();
+    for answer in &answers[..2] {
+        schema.assert_valid(serde_json::to_vec(answer).unwrap().as_slice());
+    }
+    assert_eq!(answers[0]["event"]["header"]["name"], "Discover.Response");
+    assert!(
+        answers[0]["event"]["payload"]["endpoints"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 6
+    );
+    assert_eq!(
+        answers[1]["event"]["header"]["correlationToken"],
+        "example-correlation-turn-on"
+    );
+    let power = answers[2]["context"]["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "powerState")
+        .expect("a powerState");
+    assert_eq!(power["value"], "ON", "the TurnOn changed the demo home");
+}
+
+#[test]
+fn without_an_address_the_demo_home_answers() {
+    let output = lee(&[], &example("discovery.json"));
+    assert_eq!(
+        answers(&output)[0]["event"]["header"]["name"],
+        "Discover.Response"
+    );
+}
+
+#[test]
+fn every_line_gets_one_answer_in_order_and_nothing_is_lost() {
+    let mut input = Vec::new();
+    input.extend_from_slice(b"{\"health_check\": true}\n");
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"not json\n");
+    input.extend_from_slice(b"\xff\xfe\xfd\n");
+    input.extend_from_slice(b"{\"directive\": {\"header\":\n");
+    input.extend_from_slice(&[b'['; 100]);
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(&vec![b'x'; 300 * 1024]);
+    input.extend_from_slice(b"\n");
+    input.extend_from_slice(b"{\"health_check\": true}");
+    let output = lee(&["--demo"], &input);
+    assert!(output.status.success());
+    let answers = answers(&output);
+    assert_eq!(answers.len(), 8, "one answer per event");
+    assert_eq!(answers[0]["lee"]["version"], env!("CARGO_PKG_VERSION"));
+    for (i, answer) in answers[1..7].iter().enumerate() {
+        assert_eq!(
+            error_type(answer),
+            "INVALID_DIRECTIVE",
+            "line {}: {answer}",
+            i + 2
+        );
+    }
+    assert!(
+        answers[6]["event"]["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most")
+    );
+    assert_eq!(
+        answers[7]["lee"]["version"],
+        env!("CARGO_PKG_VERSION"),
+        "the last line, with no newline"
+    );
+}
+
+#[test]
+fn pretty_output_is_still_valid_json_per_answer() {
+    let output = lee(&["--demo", "--pretty"], &example("health.json"));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.lines().count() > 1);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(v["lee"].is_object());
+}
+
+#[test]
+fn ha_url_sends_events_to_that_home_assistant() {
+    let body = br#"{"event":{"header":{"namespace":"Alexa","name":"Response"},"payload":{}}}"#;
+    let server = FaultServer::start(vec![Fault::Respond(200, "application/json", body.to_vec())]);
+    let output = lee(&["--ha-url", &server.url], &example("turn_on.json"));
+    assert_eq!(output.stdout, [&body[..], b"\n"].concat());
+    let request = &server.received()[0];
+    assert_eq!(request.header("authorization"), Some("Bearer demo-token"));
+}
+
+#[test]
+fn usage_errors_exit_non_zero_and_say_why() {
+    for args in [
+        &["--no-such-flag"][..],
+        &["--ha-url", "ftp://ha.example.com"],
+        &["--token-file", "/nonexistent/token"],
+        &["--demo", "--ha-url", "http://127.0.0.1:1"],
+    ] {
+        let output = lee(args, b"");
+        assert!(!output.status.success(), "{args:?}");
+        assert!(!output.stderr.is_empty(), "{args:?}");
+    }
+    let help = lee(&["--help"], b"");
+    assert!(help.status.success());
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--demo"));
+}
