@@ -296,25 +296,16 @@ impl Bridge {
             Ok(Event::Health) => {
                 let report = self.health();
                 self.report_into(&report);
-                Handled {
-                    body: &self.report,
-                    outcome: Outcome::Health,
-                }
+                self.report_handled(Outcome::Health)
             }
             Ok(Event::Diagnostics) => {
                 let report = self.diagnostics();
                 self.report_into(&report);
-                Handled {
-                    body: &self.report,
-                    outcome: Outcome::Diagnostics,
-                }
+                self.report_handled(Outcome::Diagnostics)
             }
             Ok(Event::Http(request)) => {
                 let status = self.http(request);
-                Handled {
-                    body: &self.report,
-                    outcome: Outcome::Http(status),
-                }
+                self.report_handled(Outcome::Http(status))
             }
             classified => {
                 let answer = self.answer_classified(classified, event, lambda_remaining);
@@ -585,6 +576,13 @@ impl Bridge {
         });
         self.report_into(&response);
         status
+    }
+
+    fn report_handled(&self, outcome: Outcome) -> Handled<'_> {
+        Handled {
+            body: &self.report,
+            outcome,
+        }
     }
 
     fn report_into(&mut self, report: &serde_json::Value) {

@@ -102,6 +102,30 @@ impl HttpsTransport {
     }
 }
 
+impl HttpsTransport {
+    /// Add the bearer token, the configured extra headers and the attempt's
+    /// time limits to a request.
+    fn prepare<B>(
+        &self,
+        mut request: ureq::RequestBuilder<B>,
+        token: Option<&str>,
+        timeouts: Timeouts,
+    ) -> ureq::RequestBuilder<B> {
+        if let Some(token) = token {
+            request = request.header("Authorization", &format!("Bearer {token}"));
+        }
+        for (name, value) in &self.extra_headers {
+            request = request.header(name.as_str(), value.expose());
+        }
+        request
+            .config()
+            .timeout_resolve(Some(timeouts.connect))
+            .timeout_connect(Some(timeouts.connect))
+            .timeout_global(Some(timeouts.total))
+            .build()
+    }
+}
+
 fn parse_certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
     let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
         .filter_map(|item| match item {
@@ -124,20 +148,12 @@ impl Transport for HttpsTransport {
         timeouts: Timeouts,
         body: &mut [u8],
     ) -> Result<HaAnswer, Failure> {
-        let mut request = self
+        let request = self
             .agent
             .post(&self.endpoint)
-            .header("Authorization", &format!("Bearer {token}"))
             .header("Content-Type", "application/json");
-        for (name, value) in &self.extra_headers {
-            request = request.header(name.as_str(), value.expose());
-        }
-        let mut response = request
-            .config()
-            .timeout_resolve(Some(timeouts.connect))
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_global(Some(timeouts.total))
-            .build()
+        let mut response = self
+            .prepare(request, Some(token), timeouts)
             .send(event)
             .map_err(|e| match failure_of(e) {
                 // The connection ended before any answer began: nothing to
@@ -161,18 +177,8 @@ impl Transport for HttpsTransport {
     }
 
     fn probe(&mut self, token: Option<&str>, timeouts: Timeouts) -> Result<u16, Failure> {
-        let mut request = self.agent.get(&self.api);
-        if let Some(token) = token {
-            request = request.header("Authorization", &format!("Bearer {token}"));
-        }
-        for (name, value) in &self.extra_headers {
-            request = request.header(name.as_str(), value.expose());
-        }
-        let mut response = request
-            .config()
-            .timeout_connect(Some(timeouts.connect))
-            .timeout_global(Some(timeouts.total))
-            .build()
+        let mut response = self
+            .prepare(self.agent.get(&self.api), token, timeouts)
             .call()
             .map_err(failure_of)?;
         // Drain the small body so the connection can be reused.
