@@ -384,7 +384,7 @@ mod tests {
             any::<f64>()
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(|f| std::format!("{f:e}")),
-            "[ -~]{0,8}".prop_map(|s| std::format!("{s:?}").replace("\\'", "'")),
+            "[ -~]{0,8}".prop_map(|s| serde_json::to_string(&s).expect("a string serializes")),
         ];
         leaf.prop_recursive(6, 64, 6, |inner| {
             prop_oneof![
