@@ -6,7 +6,9 @@
 //! by `../shared/ha` ([`RealHa`]), and a loopback HTTP server that
 //! misbehaves on demand ([`FaultServer`]) for what real Home Assistant will
 //! not do: refuse, hang, answer late, send HTML or half a body, or present
-//! a certificate lee must not trust ([`tls`]).
+//! a certificate lee must not trust ([`tls`]). Directives are built as Alexa
+//! sends them ([`directive`]) and answers read with [`header`] and
+//! [`property`].
 
 pub mod tls;
 
@@ -116,6 +118,18 @@ impl RealHa {
     }
 }
 
+/// A bridge (minimum capacities) configured as the Lambda would be by these
+/// environment variables, and the configuration problems it found.
+pub fn bridge_from_env(vars: &[(&str, &str)]) -> lee_host::Bridge {
+    let (config, problems) = lee_host::config::Config::from_env(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    });
+    lee_host::Bridge::new(config, problems, lee_core::budget::Capacities::MINIMUM)
+        .expect("the minimum capacities fit")
+}
+
 /// An Alexa directive as Alexa sends it. With an `endpoint`, the token goes
 /// in the endpoint's scope and the header gets a correlationToken
 /// (`lee-correlation`); without one, in `payload.grantee` for AcceptGrant and
@@ -144,6 +158,26 @@ pub fn directive(
     }
     directive["header"] = header;
     serde_json::to_vec(&serde_json::json!({ "directive": directive })).expect("JSON")
+}
+
+/// The `event.header` namespace and name of an answer to Alexa; panics when
+/// either is missing or not a string.
+pub fn header(answer: &Value) -> (&str, &str) {
+    let header = &answer["event"]["header"];
+    match (header["namespace"].as_str(), header["name"].as_str()) {
+        (Some(namespace), Some(name)) => (namespace, name),
+        _ => panic!("no string event.header namespace and name in {answer}"),
+    }
+}
+
+/// The `value` of the answer's `context.properties` entry with this
+/// `namespace` and `name`, if it has one.
+pub fn property<'a>(answer: &'a Value, namespace: &str, name: &str) -> Option<&'a Value> {
+    answer["context"]["properties"]
+        .as_array()?
+        .iter()
+        .find(|p| p["namespace"] == namespace && p["name"] == name)
+        .map(|p| &p["value"])
 }
 
 /// What the fault server does with one request.

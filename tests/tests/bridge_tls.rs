@@ -3,30 +3,22 @@
 //! `NOT_VERIFY_SSL` as the escape hatch; an unknown CA or a certificate for
 //! another name is `BRIDGE_UNREACHABLE`, tried once, never retried.
 
-use std::collections::HashMap;
-
 use lee_core::alexa::ErrorType;
 use lee_core::bridge::{Answered, Reason};
-use lee_core::budget::Capacities;
 use lee_core::retry::Failure;
 use lee_host::Bridge;
-use lee_host::config::Config;
-use lee_integration_tests::AlexaSchema;
 use lee_integration_tests::tls::{TestCa, TlsServer};
+use lee_integration_tests::{AlexaSchema, bridge_from_env};
 
 const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"StateReport","payloadVersion":"3","messageId":"x","correlationToken":"c"},"payload":{}},"context":{"properties":[]}}"#;
 
 const REPORT_STATE: &[u8] = br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m","correlationToken":"c"},"endpoint":{"scope":{"type":"BearerToken","token":"tls-test-token"},"endpointId":"light#bed_light"},"payload":{}}}"#;
 
-/// A bridge configured through its environment variables.
+/// A bridge configured through its environment variables, which must all be usable.
 fn bridge_with(vars: &[(&str, &str)]) -> Bridge {
-    let env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (config, problems) = Config::from_env(|k| env.get(k).cloned());
-    assert!(problems.is_empty(), "{problems:?}");
-    Bridge::new(config, problems, Capacities::MINIMUM).unwrap()
+    let bridge = bridge_from_env(vars);
+    assert!(bridge.problems().is_empty(), "{:?}", bridge.problems());
+    bridge
 }
 
 fn assert_tls_failure(bridge: &mut Bridge, server: &TlsServer) {

@@ -12,7 +12,7 @@ use lee_core::bridge::Answered;
 use lee_core::budget::Capacities;
 use lee_host::Bridge;
 use lee_host::config::{BaseUrl, Config};
-use lee_integration_tests::{AlexaSchema, FaultServer, RealHa, directive};
+use lee_integration_tests::{AlexaSchema, FaultServer, RealHa, directive, header, property};
 use serde_json::Value;
 
 struct Harness {
@@ -62,29 +62,13 @@ impl Harness {
     }
 }
 
-fn header_name(v: &Value) -> (&str, &str) {
-    let h = &v["event"]["header"];
-    (
-        h["namespace"].as_str().unwrap(),
-        h["name"].as_str().unwrap(),
-    )
-}
-
-fn property<'a>(v: &'a Value, namespace: &str, name: &str) -> Option<&'a Value> {
-    v["context"]["properties"]
-        .as_array()?
-        .iter()
-        .find(|p| p["namespace"] == namespace && p["name"] == name)
-        .map(|p| &p["value"])
-}
-
 #[test]
 fn discovery_returns_home_assistants_53_endpoints_unchanged() {
     let Some(mut h) = Harness::start() else {
         return;
     };
     let v = h.pass_through("Alexa.Discovery", "Discover", None, serde_json::json!({}));
-    assert_eq!(header_name(&v), ("Alexa.Discovery", "Discover.Response"));
+    assert_eq!(header(&v), ("Alexa.Discovery", "Discover.Response"));
     let endpoints = v["event"]["payload"]["endpoints"].as_array().unwrap();
     assert_eq!(endpoints.len(), 53);
     assert!(
@@ -107,7 +91,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("switch#decorative_lights"),
         empty(),
     );
-    assert_eq!(header_name(&v), ("Alexa", "Response"));
+    assert_eq!(header(&v), ("Alexa", "Response"));
     assert_eq!(v["event"]["header"]["correlationToken"], "lee-correlation");
     let v = h.pass_through(
         "Alexa.PowerController",
@@ -115,7 +99,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("switch#decorative_lights"),
         empty(),
     );
-    assert_eq!(header_name(&v), ("Alexa", "Response"));
+    assert_eq!(header(&v), ("Alexa", "Response"));
     // HA answers with the state read at once; ReportState a moment later shows the change.
     std::thread::sleep(Duration::from_millis(300));
     let v = h.pass_through(
@@ -124,7 +108,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("switch#decorative_lights"),
         empty(),
     );
-    assert_eq!(header_name(&v), ("Alexa", "StateReport"));
+    assert_eq!(header(&v), ("Alexa", "StateReport"));
     assert_eq!(
         property(&v, "Alexa.PowerController", "powerState"),
         Some(&"ON".into())
@@ -136,7 +120,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("light#bed_light"),
         serde_json::json!({"brightness": 42}),
     );
-    assert_eq!(header_name(&v), ("Alexa", "Response"));
+    assert_eq!(header(&v), ("Alexa", "Response"));
     std::thread::sleep(Duration::from_millis(300));
     let v = h.pass_through("Alexa", "ReportState", Some("light#bed_light"), empty());
     assert_eq!(
@@ -150,7 +134,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("climate#hvac"),
         serde_json::json!({"targetSetpoint": {"value": 22.5, "scale": "CELSIUS"}}),
     );
-    assert_eq!(header_name(&v), ("Alexa", "Response"));
+    assert_eq!(header(&v), ("Alexa", "Response"));
     assert_eq!(
         property(&v, "Alexa.ThermostatController", "targetSetpoint").map(|t| &t["value"]),
         Some(&22.5.into())
@@ -162,7 +146,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("lock#kitchen_door"),
         empty(),
     );
-    assert_eq!(header_name(&v), ("Alexa", "Response"));
+    assert_eq!(header(&v), ("Alexa", "Response"));
     assert!(property(&v, "Alexa.LockController", "lockState").is_some());
 
     let v = h.pass_through(
@@ -171,10 +155,7 @@ fn control_directives_round_trip_and_report_state_sees_their_effect() {
         Some("scene#harness_movie_time"),
         empty(),
     );
-    assert_eq!(
-        header_name(&v),
-        ("Alexa.SceneController", "ActivationStarted")
-    );
+    assert_eq!(header(&v), ("Alexa.SceneController", "ActivationStarted"));
 }
 
 #[test]
@@ -188,10 +169,7 @@ fn accept_grant_is_answered_by_home_assistant() {
         None,
         serde_json::json!({"grant": {"type": "OAuth2.AuthorizationCode", "code": "lee-test"}}),
     );
-    assert_eq!(
-        header_name(&v),
-        ("Alexa.Authorization", "AcceptGrant.Response")
-    );
+    assert_eq!(header(&v), ("Alexa.Authorization", "AcceptGrant.Response"));
 }
 
 #[test]
@@ -205,7 +183,7 @@ fn home_assistants_own_alexa_errors_pass_through() {
         Some("light#no_such_light"),
         serde_json::json!({}),
     );
-    assert_eq!(header_name(&v), ("Alexa", "ErrorResponse"));
+    assert_eq!(header(&v), ("Alexa", "ErrorResponse"));
     assert_eq!(v["event"]["payload"]["type"], "NO_SUCH_ENDPOINT");
 }
 

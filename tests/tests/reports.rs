@@ -2,23 +2,12 @@
 //! show, that Home Assistant is checked at most every 30 s, that diagnostics
 //! over HTTP need the shared secret, and that no secret ever appears.
 
-use std::collections::HashMap;
 use std::net::TcpListener;
 
 use lee_core::budget::Capacities;
-use lee_host::config::Config;
 use lee_host::{Bridge, Outcome};
-use lee_integration_tests::{Fault, FaultServer, directive};
+use lee_integration_tests::{Fault, FaultServer, bridge_from_env, directive};
 use serde_json::{Value, json};
-
-fn bridge_with(vars: &[(&str, &str)]) -> Bridge {
-    let env: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let (config, problems) = Config::from_env(|k| env.get(k).cloned());
-    Bridge::new(config, problems, Capacities::MINIMUM).unwrap()
-}
 
 fn handle(bridge: &mut Bridge, event: &[u8]) -> (Outcome, Value) {
     let handled = bridge.handle(event, None);
@@ -46,7 +35,7 @@ fn health_reports_version_config_reachability_and_breakers() {
         "application/json",
         br#"{"message":"API running."}"#.to_vec(),
     )]);
-    let mut bridge = bridge_with(&[("BASE_URL", &ha.url), ("LONG_LIVED_ACCESS_TOKEN", "llat")]);
+    let mut bridge = bridge_from_env(&[("BASE_URL", &ha.url), ("LONG_LIVED_ACCESS_TOKEN", "llat")]);
     let (outcome, report) = handle(&mut bridge, br#"{"health_check": true}"#);
     assert_eq!(outcome, Outcome::Health);
     assert_eq!(report["lee"]["version"], env!("CARGO_PKG_VERSION"));
@@ -70,12 +59,12 @@ fn health_says_why_home_assistant_is_unreachable() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let mut bridge = bridge_with(&[("BASE_URL", &url)]);
+    let mut bridge = bridge_from_env(&[("BASE_URL", &url)]);
     let (_, report) = handle(&mut bridge, br#"{"health_check": true}"#);
     assert_eq!(report["home_assistant"]["reachable"], false);
     assert_eq!(report["home_assistant"]["error"], "connection refused");
 
-    let mut unconfigured = bridge_with(&[]);
+    let mut unconfigured = bridge_from_env(&[]);
     let (_, report) = handle(&mut unconfigured, br#"{"health_check": true}"#);
     assert_eq!(report["home_assistant"]["reachable"], false);
     assert!(
@@ -96,7 +85,7 @@ fn diagnostics_show_cache_slots_and_metrics() {
         ),
         Fault::Respond(200, "application/json", b"{}".to_vec()),
     ]);
-    let mut bridge = bridge_with(&[("BASE_URL", &ha.url)]);
+    let mut bridge = bridge_from_env(&[("BASE_URL", &ha.url)]);
     let event = directive("Alexa", "ReportState", Some("light#x"), json!({}), "t");
     bridge.handle(&event, None);
     let (outcome, report) = handle(&mut bridge, br#"{"diagnostics": true}"#);
@@ -121,7 +110,7 @@ fn diagnostics_show_cache_slots_and_metrics() {
 
 #[test]
 fn function_url_serves_health_and_guards_diagnostics() {
-    let mut open = bridge_with(&[]);
+    let mut open = bridge_from_env(&[]);
     let (outcome, response) = handle(&mut open, &http_get("/health", None));
     assert_eq!(outcome, Outcome::Http(200));
     assert_eq!(response["statusCode"], 200);
@@ -139,7 +128,7 @@ fn function_url_serves_health_and_guards_diagnostics() {
     let post = br#"{"requestContext":{"http":{"method":"POST","path":"/health"}}}"#;
     assert_eq!(handle(&mut open, post).0, Outcome::Http(405));
 
-    let mut guarded = bridge_with(&[("SHARED_SECRET", "s3cret-marker")]);
+    let mut guarded = bridge_from_env(&[("SHARED_SECRET", "s3cret-marker")]);
     assert_eq!(
         handle(&mut guarded, &http_get("/diagnostics", None)).0,
         Outcome::Http(401)
@@ -159,7 +148,7 @@ fn function_url_serves_health_and_guards_diagnostics() {
 
 #[test]
 fn no_report_carries_a_secret() {
-    let mut bridge = bridge_with(&[
+    let mut bridge = bridge_from_env(&[
         ("BASE_URL", "http://127.0.0.1:9"),
         ("LONG_LIVED_ACCESS_TOKEN", "marker-llat"),
         ("SHARED_SECRET", "marker-shared"),

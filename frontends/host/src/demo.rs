@@ -110,6 +110,7 @@
 //! bounded), or touch the network or the file system.
 
 use std::borrow::Cow;
+use std::ops::RangeInclusive;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use lee_core::bridge::{HaAnswer, Timeouts, Transport};
@@ -815,37 +816,29 @@ impl Device {
                 J::Static(if on { "ON" } else { "OFF" }),
             )
         };
+        let light = |on: bool, percent: i64, color: J| {
+            vec![
+                power(on),
+                Property::new("Alexa.BrightnessController", "brightness", J::Int(percent)),
+                Property::new("Alexa.ColorController", "color", color),
+            ]
+        };
         let mut properties = match self {
             Device::Light {
-                on,
+                on: true,
                 brightness,
                 hue,
                 saturation,
                 mireds,
             } => {
-                let (percent, color) = if *on {
-                    let level = f64::from(*brightness) / 255.0;
-                    let color = obj([
-                        ("hue", J::Float(*hue)),
-                        ("saturation", J::Float(*saturation)),
-                        ("brightness", J::Float(level)),
-                    ]);
-                    (round_even(level * 100.0) as i64, color)
-                } else {
-                    // Home Assistant reads no brightness and no color from a light that is off.
-                    let color = obj([
-                        ("hue", J::Int(0)),
-                        ("saturation", J::Float(0.0)),
-                        ("brightness", J::Float(0.0)),
-                    ]);
-                    (0, color)
-                };
-                let mut properties = vec![
-                    power(*on),
-                    Property::new("Alexa.BrightnessController", "brightness", J::Int(percent)),
-                    Property::new("Alexa.ColorController", "color", color),
-                ];
-                if let (true, Some(mireds)) = (*on, mireds) {
+                let level = f64::from(*brightness) / 255.0;
+                let color = obj([
+                    ("hue", J::Float(*hue)),
+                    ("saturation", J::Float(*saturation)),
+                    ("brightness", J::Float(level)),
+                ]);
+                let mut properties = light(true, round_even(level * 100.0) as i64, color);
+                if let Some(mireds) = mireds {
                     properties.push(Property::new(
                         "Alexa.ColorTemperatureController",
                         "colorTemperatureInKelvin",
@@ -853,6 +846,15 @@ impl Device {
                     ));
                 }
                 properties
+            }
+            // Home Assistant reads no brightness and no color from a light that is off.
+            Device::Light { on: false, .. } => {
+                let color = obj([
+                    ("hue", J::Int(0)),
+                    ("saturation", J::Float(0.0)),
+                    ("brightness", J::Float(0.0)),
+                ]);
+                light(false, 0, color)
             }
             Device::Switch { on } => vec![
                 power(*on),
@@ -923,26 +925,17 @@ impl Device {
                     Ok(Reply::response())
                 }
                 ("Alexa.BrightnessController", "SetBrightness") => {
-                    let raw = field(payload, "brightness");
-                    let percent = number(raw)?.trunc();
-                    if !(0.0..=100.0).contains(&percent) {
-                        return Err(Fault::out_of_range(
-                            "brightness",
-                            raw.unwrap_or(&Value::Null),
-                        ));
-                    }
+                    let percent = whole_number(payload, "brightness", 0.0..=100.0, "brightness")?;
                     set_level(on, brightness, round_even(percent * 255.0 / 100.0));
                     Ok(Reply::response())
                 }
                 ("Alexa.BrightnessController", "AdjustBrightness") => {
-                    let raw = field(payload, "brightnessDelta");
-                    let delta = number(raw)?.trunc();
-                    if !(-100.0..=100.0).contains(&delta) {
-                        return Err(Fault::out_of_range(
-                            "brightness delta",
-                            raw.unwrap_or(&Value::Null),
-                        ));
-                    }
+                    let delta = whole_number(
+                        payload,
+                        "brightnessDelta",
+                        -100.0..=100.0,
+                        "brightness delta",
+                    )?;
                     let current = if *on { f64::from(*brightness) } else { 0.0 };
                     let step = round_even(delta * 255.0 / 100.0);
                     set_level(on, brightness, (current + step).clamp(0.0, 255.0));
@@ -964,14 +957,12 @@ impl Device {
                     Ok(Reply::response())
                 }
                 ("Alexa.ColorTemperatureController", "SetColorTemperature") => {
-                    let raw = field(payload, "colorTemperatureInKelvin");
-                    let kelvin = number(raw)?.trunc();
-                    if !(1000.0..=10000.0).contains(&kelvin) {
-                        return Err(Fault::out_of_range(
-                            "color temperature",
-                            raw.unwrap_or(&Value::Null),
-                        ));
-                    }
+                    let kelvin = whole_number(
+                        payload,
+                        "colorTemperatureInKelvin",
+                        1000.0..=10000.0,
+                        "color temperature",
+                    )?;
                     // Clamped to the light's range, stored in mireds as Home Assistant does.
                     let kelvin = kelvin.clamp(
                         f64::from(1_000_000 / MAX_MIREDS),
@@ -1123,6 +1114,23 @@ fn setpoint_property(celsius_value: f64) -> Property {
 /// `payload[name]`, when the payload is an object that has it.
 fn field<'a>(payload: &'a Value, name: &str) -> Option<&'a Value> {
     payload.get(name)
+}
+
+/// `payload[name]`, a finite JSON number, truncated to a whole number and
+/// within `range`: else [`Fault::out_of_range`] naming `what` and quoting
+/// the value as sent, or, for no number at all, [`number`]'s fault.
+fn whole_number(
+    payload: &Value,
+    name: &str,
+    range: RangeInclusive<f64>,
+    what: &str,
+) -> Result<f64, Fault> {
+    let raw = field(payload, name);
+    let value = number(raw)?.trunc();
+    if !range.contains(&value) {
+        return Err(Fault::out_of_range(what, raw.unwrap_or(&Value::Null)));
+    }
+    Ok(value)
 }
 
 /// A finite JSON number, or Home Assistant's answer to a handler that
@@ -1288,6 +1296,10 @@ fn utc_text(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    //! What needs the demo's private parts, and the property-based tests;
+    //! the examples of its answers, through [`Transport`] and through the
+    //! bridge, are in `tests/tests/demo_home.rs`.
+
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
@@ -1298,828 +1310,10 @@ mod tests {
         DemoHome::with_clock(7, || NOW.to_string())
     }
 
-    /// A directive as Alexa sends it (token in the endpoint's scope, or in
-    /// the payload for Discovery and AcceptGrant).
-    fn directive(namespace: &str, name: &str, endpoint: Option<&str>, payload: Value) -> Vec<u8> {
-        let scope = json!({"type": "BearerToken", "token": "demo-token"});
-        let mut header = json!({
-            "namespace": namespace, "name": name, "payloadVersion": "3", "messageId": "m",
-        });
-        let mut directive = json!({"payload": payload});
-        match endpoint {
-            Some(id) => {
-                header["correlationToken"] = "corr".into();
-                directive["endpoint"] = json!({"scope": scope, "endpointId": id, "cookie": {}});
-            }
-            None if name == "AcceptGrant" => directive["payload"]["grantee"] = scope,
-            None => directive["payload"]["scope"] = scope,
-        }
-        directive["header"] = header;
-        serde_json::to_vec(&json!({ "directive": directive })).unwrap()
-    }
-
-    /// Post through the Transport and parse the 200 answer.
-    fn send(home: &mut DemoHome, event: &[u8]) -> Value {
-        let mut body = vec![0u8; 64 * 1024];
-        let answer = home
-            .post_directive(event, "demo-token", TIMEOUTS, &mut body)
-            .unwrap();
-        assert_eq!(
-            answer.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&body[..answer.len])
-        );
-        serde_json::from_slice(&body[..answer.len]).unwrap()
-    }
-
-    fn call(
-        home: &mut DemoHome,
-        namespace: &str,
-        name: &str,
-        endpoint: &str,
-        payload: Value,
-    ) -> Value {
-        send(home, &directive(namespace, name, Some(endpoint), payload))
-    }
-
-    fn report(home: &mut DemoHome, endpoint: &str) -> Value {
-        let v = call(home, "Alexa", "ReportState", endpoint, json!({}));
-        assert_eq!(header(&v), ("Alexa", "StateReport"));
-        v
-    }
-
     const TIMEOUTS: Timeouts = Timeouts {
         connect: std::time::Duration::from_secs(2),
         total: std::time::Duration::from_secs(7),
     };
-
-    fn header(v: &Value) -> (&str, &str) {
-        let h = &v["event"]["header"];
-        (
-            h["namespace"].as_str().unwrap(),
-            h["name"].as_str().unwrap(),
-        )
-    }
-
-    fn property<'a>(v: &'a Value, namespace: &str, name: &str) -> Option<&'a Value> {
-        v["context"]["properties"]
-            .as_array()?
-            .iter()
-            .find(|p| p["namespace"] == namespace && p["name"] == name)
-            .map(|p| &p["value"])
-    }
-
-    fn error_type(v: &Value) -> &str {
-        assert_eq!(header(v).1, "ErrorResponse", "{v}");
-        v["event"]["payload"]["type"].as_str().unwrap()
-    }
-
-    #[test]
-    fn discovery_lists_the_six_endpoints_with_home_assistants_shape() {
-        let mut home = home();
-        let v = send(
-            &mut home,
-            &directive("Alexa.Discovery", "Discover", None, json!({})),
-        );
-        assert_eq!(header(&v), ("Alexa.Discovery", "Discover.Response"));
-        assert!(v["event"]["header"].get("correlationToken").is_none());
-        assert!(v["event"].get("endpoint").is_none() && v.get("context").is_none());
-        let endpoints = v["event"]["payload"]["endpoints"].as_array().unwrap();
-        let ids: Vec<&str> = endpoints
-            .iter()
-            .map(|e| e["endpointId"].as_str().unwrap())
-            .collect();
-        assert_eq!(ids, ENDPOINT_IDS);
-        for e in endpoints {
-            let interfaces: Vec<&str> = e["capabilities"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["interface"].as_str().unwrap())
-                .collect();
-            assert_eq!(interfaces.last(), Some(&"Alexa"), "{e}");
-            if e["endpointId"] != "scene#movie_night" {
-                assert!(interfaces.contains(&"Alexa.EndpointHealth"), "{e}");
-            }
-            let model = e["endpointId"].as_str().unwrap().split('#').next().unwrap();
-            assert_eq!(e["additionalAttributes"]["model"], model);
-            assert_eq!(e["additionalAttributes"]["softwareVersion"], "2024.3.3");
-        }
-        assert_eq!(endpoints[0]["friendlyName"], "Living Room Light");
-        assert_eq!(
-            endpoints[0]["description"],
-            "light.living_room via Home Assistant"
-        );
-        let thermostat = &endpoints[2]["capabilities"][1];
-        assert_eq!(thermostat["interface"], "Alexa.ThermostatController");
-        assert_eq!(
-            thermostat["configuration"]["supportedModes"],
-            json!(["HEAT", "COOL", "AUTO", "OFF"])
-        );
-    }
-
-    #[test]
-    fn answers_keep_home_assistants_member_order_and_echo() {
-        let mut home = home();
-        let mut body = vec![0u8; 8192];
-        let event = directive("Alexa", "ReportState", Some("lock#front_door"), json!({}));
-        let answer = home
-            .post_directive(&event, "demo-token", TIMEOUTS, &mut body)
-            .unwrap();
-        let text = std::str::from_utf8(&body[..answer.len]).unwrap();
-        let v: Value = serde_json::from_str(text).unwrap();
-        let id = v["event"]["header"]["messageId"].as_str().unwrap();
-        let expected = format!(
-            concat!(
-                r#"{{"event":{{"header":{{"namespace":"Alexa","name":"StateReport","messageId":"{}","payloadVersion":"3","correlationToken":"corr"}},"#,
-                r#""payload":{{}},"endpoint":{{"scope":{{"type":"BearerToken","token":"demo-token"}},"endpointId":"lock#front_door","cookie":{{}}}}}},"#,
-                r#""context":{{"properties":[{{"name":"lockState","namespace":"Alexa.LockController","value":"LOCKED","timeOfSample":"{now}","uncertaintyInMilliseconds":0}},"#,
-                r#"{{"name":"connectivity","namespace":"Alexa.EndpointHealth","value":{{"value":"OK"}},"timeOfSample":"{now}","uncertaintyInMilliseconds":0}}]}}}}"#
-            ),
-            id,
-            now = NOW
-        );
-        assert_eq!(text, expected);
-    }
-
-    #[test]
-    fn message_ids_are_fresh_uuid_v4s() {
-        let mut home = home();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..50 {
-            let v = report(&mut home, "switch#coffee_maker");
-            let id = v["event"]["header"]["messageId"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            let groups: Vec<&str> = id.split('-').collect();
-            assert_eq!(
-                groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-                [8, 4, 4, 4, 12]
-            );
-            assert!(
-                id.bytes()
-                    .all(|b| b == b'-' || b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-            );
-            assert!(groups[2].starts_with('4'), "{id}");
-            assert!(
-                matches!(groups[3].as_bytes()[0], b'8' | b'9' | b'a' | b'b'),
-                "{id}"
-            );
-            assert!(seen.insert(id));
-        }
-        // Equal seeds, equal ids.
-        let a = report(
-            &mut DemoHome::with_clock(1, || NOW.into()),
-            "switch#coffee_maker",
-        );
-        let b = report(
-            &mut DemoHome::with_clock(1, || NOW.into()),
-            "switch#coffee_maker",
-        );
-        assert_eq!(
-            a["event"]["header"]["messageId"],
-            b["event"]["header"]["messageId"]
-        );
-    }
-
-    #[test]
-    fn turn_on_answers_the_old_state_and_report_state_shows_on() {
-        let mut home = home();
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-        assert_eq!(
-            property(&v, "Alexa.BrightnessController", "brightness"),
-            Some(&json!(0))
-        );
-        let v = call(
-            &mut home,
-            "Alexa.PowerController",
-            "TurnOn",
-            "light#living_room",
-            json!({}),
-        );
-        assert_eq!(header(&v), ("Alexa", "Response"));
-        assert_eq!(v["event"]["header"]["correlationToken"], "corr");
-        assert_eq!(v["event"]["endpoint"]["endpointId"], "light#living_room");
-        // Like Home Assistant: the immediate answer carries the state before the change.
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("ON"))
-        );
-        assert_eq!(
-            property(&v, "Alexa.BrightnessController", "brightness"),
-            Some(&json!(71))
-        );
-        assert_eq!(
-            property(
-                &v,
-                "Alexa.ColorTemperatureController",
-                "colorTemperatureInKelvin"
-            ),
-            Some(&json!(2702))
-        );
-        let p = &v["context"]["properties"][0];
-        assert_eq!(p["timeOfSample"], NOW);
-        assert_eq!(p["uncertaintyInMilliseconds"], 0);
-
-        call(
-            &mut home,
-            "Alexa.PowerController",
-            "TurnOn",
-            "switch#coffee_maker",
-            json!({}),
-        );
-        let v = report(&mut home, "switch#coffee_maker");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("ON"))
-        );
-        assert_eq!(
-            property(&v, "Alexa.ContactSensor", "detectionState"),
-            Some(&json!("DETECTED"))
-        );
-        call(
-            &mut home,
-            "Alexa.PowerController",
-            "TurnOff",
-            "switch#coffee_maker",
-            json!({}),
-        );
-        let v = report(&mut home, "switch#coffee_maker");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-    }
-
-    #[test]
-    fn set_brightness_42_is_reported_as_42() {
-        let mut home = home();
-        let v = call(
-            &mut home,
-            "Alexa.BrightnessController",
-            "SetBrightness",
-            "light#living_room",
-            json!({"brightness": 42}),
-        );
-        assert_eq!(header(&v), ("Alexa", "Response"));
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(&v, "Alexa.BrightnessController", "brightness"),
-            Some(&json!(42))
-        );
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("ON"))
-        );
-        // Home Assistant's 0–255 scale shows through the color's brightness.
-        assert_eq!(
-            property(&v, "Alexa.ColorController", "color").unwrap()["brightness"],
-            json!(107.0 / 255.0)
-        );
-        call(
-            &mut home,
-            "Alexa.BrightnessController",
-            "AdjustBrightness",
-            "light#living_room",
-            json!({"brightnessDelta": -10, "brightnessDefault": false}),
-        );
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(&v, "Alexa.BrightnessController", "brightness"),
-            Some(&json!(32))
-        );
-        call(
-            &mut home,
-            "Alexa.BrightnessController",
-            "AdjustBrightness",
-            "light#living_room",
-            json!({"brightnessDelta": -100}),
-        );
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-        assert_eq!(
-            property(&v, "Alexa.BrightnessController", "brightness"),
-            Some(&json!(0))
-        );
-    }
-
-    #[test]
-    fn set_color_is_reported_and_leaves_white_mode() {
-        let mut home = home();
-        let color = json!({"hue": 350.5, "saturation": 0.7138, "brightness": 0.6524});
-        let v = call(
-            &mut home,
-            "Alexa.ColorController",
-            "SetColor",
-            "light#living_room",
-            json!({ "color": color }),
-        );
-        assert_eq!(header(&v), ("Alexa", "Response"));
-        let v = report(&mut home, "light#living_room");
-        let reported = property(&v, "Alexa.ColorController", "color").unwrap();
-        assert_eq!(reported["hue"], 350.5);
-        assert_eq!(reported["saturation"], 0.7138);
-        assert_eq!(reported["brightness"], json!(180.0 / 255.0));
-        assert_eq!(
-            property(
-                &v,
-                "Alexa.ColorTemperatureController",
-                "colorTemperatureInKelvin"
-            ),
-            None
-        );
-        call(
-            &mut home,
-            "Alexa.ColorTemperatureController",
-            "SetColorTemperature",
-            "light#living_room",
-            json!({"colorTemperatureInKelvin": 5000}),
-        );
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(
-                &v,
-                "Alexa.ColorTemperatureController",
-                "colorTemperatureInKelvin"
-            ),
-            Some(&json!(5000))
-        );
-        call(
-            &mut home,
-            "Alexa.ColorTemperatureController",
-            "IncreaseColorTemperature",
-            "light#living_room",
-            json!({}),
-        );
-        // 5000 K is 200 mireds; 50 fewer would pass the light's coolest, 153 (6535 K).
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(
-                &v,
-                "Alexa.ColorTemperatureController",
-                "colorTemperatureInKelvin"
-            ),
-            Some(&json!(6535))
-        );
-    }
-
-    #[test]
-    fn thermostat_setpoint_and_mode_are_reported_new_first() {
-        let mut home = home();
-        let v = call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "SetTargetTemperature",
-            "climate#hallway",
-            json!({"targetSetpoint": {"value": 22.5, "scale": "CELSIUS"}}),
-        );
-        assert_eq!(header(&v), ("Alexa", "Response"));
-        // Home Assistant puts the property its handler sets first, with the new value.
-        let first = &v["context"]["properties"][0];
-        assert_eq!(first["name"], "targetSetpoint");
-        assert_eq!(first["value"], json!({"value": 22.5, "scale": "CELSIUS"}));
-        assert_eq!(first["timeOfSample"], NOW);
-        let setpoints = v["context"]["properties"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|p| p["name"] == "targetSetpoint")
-            .count();
-        assert_eq!(setpoints, 1);
-        let v = report(&mut home, "climate#hallway");
-        assert_eq!(
-            property(&v, "Alexa.ThermostatController", "targetSetpoint"),
-            Some(&json!({"value": 22.5, "scale": "CELSIUS"}))
-        );
-        assert_eq!(
-            property(&v, "Alexa.TemperatureSensor", "temperature"),
-            Some(&json!({"value": 19.5, "scale": "CELSIUS"}))
-        );
-
-        let v = call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "AdjustTargetTemperature",
-            "climate#hallway",
-            json!({"targetSetpointDelta": {"value": -2.0, "scale": "CELSIUS"}}),
-        );
-        assert_eq!(v["context"]["properties"][0]["value"]["value"], 20.5);
-        call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "SetTargetTemperature",
-            "climate#hallway",
-            json!({"targetSetpoint": {"value": 68.0, "scale": "FAHRENHEIT"}}),
-        );
-        let v = report(&mut home, "climate#hallway");
-        assert_eq!(
-            property(&v, "Alexa.ThermostatController", "targetSetpoint").unwrap()["value"],
-            20.0
-        );
-
-        let v = call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "SetThermostatMode",
-            "climate#hallway",
-            json!({"thermostatMode": {"value": "OFF"}}),
-        );
-        assert_eq!(v["context"]["properties"][0]["value"], "OFF");
-        // The rest is the state before the change.
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("ON"))
-        );
-        let v = report(&mut home, "climate#hallway");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-        assert_eq!(
-            property(&v, "Alexa.ThermostatController", "thermostatMode"),
-            Some(&json!("OFF"))
-        );
-        call(
-            &mut home,
-            "Alexa.PowerController",
-            "TurnOn",
-            "climate#hallway",
-            json!({}),
-        );
-        let v = report(&mut home, "climate#hallway");
-        assert_eq!(
-            property(&v, "Alexa.ThermostatController", "thermostatMode"),
-            Some(&json!("HEAT"))
-        );
-
-        let v = call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "SetThermostatMode",
-            "climate#hallway",
-            json!({"thermostatMode": {"value": "ECO"}}),
-        );
-        assert_eq!(error_type(&v), "UNSUPPORTED_THERMOSTAT_MODE");
-        assert_eq!(header(&v).0, "Alexa.ThermostatController");
-        assert_eq!(
-            v["event"]["payload"]["message"],
-            "The requested thermostat mode eco is not supported"
-        );
-    }
-
-    #[test]
-    fn lock_and_unlock() {
-        let mut home = home();
-        let v = call(
-            &mut home,
-            "Alexa.LockController",
-            "Unlock",
-            "lock#front_door",
-            json!({}),
-        );
-        assert_eq!(header(&v), ("Alexa", "Response"));
-        assert_eq!(
-            property(&v, "Alexa.LockController", "lockState"),
-            Some(&json!("UNLOCKED"))
-        );
-        assert_eq!(v["context"]["properties"].as_array().unwrap().len(), 2);
-        let v = report(&mut home, "lock#front_door");
-        assert_eq!(
-            property(&v, "Alexa.LockController", "lockState"),
-            Some(&json!("UNLOCKED"))
-        );
-        let v = call(
-            &mut home,
-            "Alexa.LockController",
-            "Lock",
-            "lock#front_door",
-            json!({}),
-        );
-        assert_eq!(
-            property(&v, "Alexa.LockController", "lockState"),
-            Some(&json!("LOCKED"))
-        );
-        let v = report(&mut home, "lock#front_door");
-        assert_eq!(
-            property(&v, "Alexa.LockController", "lockState"),
-            Some(&json!("LOCKED"))
-        );
-    }
-
-    #[test]
-    fn scene_activation_starts() {
-        let mut home = home();
-        let v = call(
-            &mut home,
-            "Alexa.SceneController",
-            "Activate",
-            "scene#movie_night",
-            json!({}),
-        );
-        assert_eq!(header(&v), ("Alexa.SceneController", "ActivationStarted"));
-        assert_eq!(
-            v["event"]["payload"],
-            json!({"cause": {"type": "VOICE_INTERACTION"}, "timestamp": NOW})
-        );
-        assert_eq!(v["context"], json!({"properties": []}));
-        let v = call(
-            &mut home,
-            "Alexa.SceneController",
-            "Deactivate",
-            "scene#movie_night",
-            json!({}),
-        );
-        assert_eq!(error_type(&v), "INVALID_DIRECTIVE");
-    }
-
-    #[test]
-    fn accept_grant_is_answered_without_endpoint_or_context() {
-        let mut home = home();
-        let grant = json!({"grant": {"type": "OAuth2.AuthorizationCode", "code": "c"}});
-        let v = send(
-            &mut home,
-            &directive("Alexa.Authorization", "AcceptGrant", None, grant),
-        );
-        assert_eq!(header(&v), ("Alexa.Authorization", "AcceptGrant.Response"));
-        assert_eq!(v["event"]["payload"], json!({}));
-        assert!(v["event"].get("endpoint").is_none() && v.get("context").is_none());
-        let v = send(
-            &mut home,
-            &directive("Alexa.Authorization", "AcceptGrant", None, json!({})),
-        );
-        assert_eq!(error_type(&v), "INTERNAL_ERROR");
-    }
-
-    #[test]
-    fn an_unknown_endpoint_is_no_such_endpoint() {
-        let mut home = home();
-        let v = call(
-            &mut home,
-            "Alexa.PowerController",
-            "TurnOn",
-            "light#attic",
-            json!({}),
-        );
-        assert_eq!(error_type(&v), "NO_SUCH_ENDPOINT");
-        assert_eq!(
-            v["event"]["payload"]["message"],
-            "The endpoint light#attic does not exist"
-        );
-        assert_eq!(v["event"]["header"]["namespace"], "Alexa");
-        assert_eq!(v["event"]["header"]["correlationToken"], "corr");
-        assert_eq!(v["event"]["endpoint"]["endpointId"], "light#attic");
-        assert!(v.get("context").is_none());
-        // An unknown endpoint wins over an unknown directive, as in Home Assistant.
-        let v = call(
-            &mut home,
-            "Alexa.Nothing",
-            "Nothing",
-            "light#attic",
-            json!({}),
-        );
-        assert_eq!(error_type(&v), "NO_SUCH_ENDPOINT");
-    }
-
-    #[test]
-    fn a_directive_the_endpoint_does_not_support_is_invalid_directive() {
-        let mut home = home();
-        for (namespace, name, endpoint) in [
-            ("Alexa.LockController", "Lock", "light#living_room"),
-            (
-                "Alexa.BrightnessController",
-                "SetBrightness",
-                "switch#coffee_maker",
-            ),
-            (
-                "Alexa.PowerController",
-                "TurnOn",
-                "sensor#outside_temperature",
-            ),
-            (
-                "Alexa.PercentageController",
-                "SetPercentage",
-                "light#living_room",
-            ),
-            ("Alexa.PowerController", "Explode", "light#living_room"),
-            ("Alexa.EndpointHealth", "TurnOn", "switch#coffee_maker"),
-            ("Alexa.SceneController", "Activate", "light#living_room"),
-        ] {
-            let v = call(
-                &mut home,
-                namespace,
-                name,
-                endpoint,
-                json!({"brightness": 10}),
-            );
-            assert_eq!(
-                error_type(&v),
-                "INVALID_DIRECTIVE",
-                "{namespace}.{name} on {endpoint}"
-            );
-            assert_eq!(
-                v["event"]["payload"]["message"],
-                "Entity does not support directive"
-            );
-            assert_eq!(v["event"]["payload"].as_object().unwrap().len(), 2);
-        }
-        // Nothing changed.
-        let v = report(&mut home, "switch#coffee_maker");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-    }
-
-    #[test]
-    fn out_of_range_values_are_refused_without_a_change() {
-        let mut home = home();
-        let v = call(
-            &mut home,
-            "Alexa.BrightnessController",
-            "SetBrightness",
-            "light#living_room",
-            json!({"brightness": 150}),
-        );
-        assert_eq!(error_type(&v), "VALUE_OUT_OF_RANGE");
-        assert_eq!(
-            v["event"]["payload"]["message"],
-            "The requested brightness 150 is out of range"
-        );
-        let v = call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "SetTargetTemperature",
-            "climate#hallway",
-            json!({"targetSetpoint": {"value": 100.0, "scale": "CELSIUS"}}),
-        );
-        assert_eq!(error_type(&v), "TEMPERATURE_VALUE_OUT_OF_RANGE");
-        assert_eq!(
-            v["event"]["payload"]["message"],
-            "The requested temperature 100.0 is out of range"
-        );
-        let v = call(
-            &mut home,
-            "Alexa.ThermostatController",
-            "AdjustTargetTemperature",
-            "climate#hallway",
-            json!({"targetSetpointDelta": {"value": -30, "scale": "CELSIUS"}}),
-        );
-        assert_eq!(error_type(&v), "TEMPERATURE_VALUE_OUT_OF_RANGE");
-        let v = call(
-            &mut home,
-            "Alexa.ColorController",
-            "SetColor",
-            "light#living_room",
-            json!({"color": {"hue": 400, "saturation": 1, "brightness": 1}}),
-        );
-        assert_eq!(error_type(&v), "VALUE_OUT_OF_RANGE");
-        let v = call(
-            &mut home,
-            "Alexa.BrightnessController",
-            "SetBrightness",
-            "light#living_room",
-            json!({"brightness": "high"}),
-        );
-        assert_eq!(error_type(&v), "INTERNAL_ERROR");
-        assert_eq!(v["event"]["payload"]["message"], "Unknown error");
-        let v = report(&mut home, "light#living_room");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("OFF"))
-        );
-        let v = report(&mut home, "climate#hallway");
-        assert_eq!(
-            property(&v, "Alexa.ThermostatController", "targetSetpoint").unwrap()["value"],
-            20.0
-        );
-    }
-
-    #[test]
-    fn a_missing_token_is_401_text() {
-        let mut home = home();
-        let mut body = [0u8; 64];
-        let event = directive("Alexa", "ReportState", Some("light#living_room"), json!({}));
-        let answer = home
-            .post_directive(&event, "", TIMEOUTS, &mut body)
-            .unwrap();
-        assert_eq!(answer.status, 401);
-        assert_eq!(&body[..answer.len], b"401: Unauthorized");
-        // Before the body is even read.
-        let answer = home
-            .post_directive(b"junk", "", TIMEOUTS, &mut body)
-            .unwrap();
-        assert_eq!(answer.status, 401);
-    }
-
-    #[test]
-    fn junk_is_500_text() {
-        let mut home = home();
-        let mut body = [0u8; 128];
-        for junk in [
-            &b"junk"[..],
-            b"",
-            b"[]",
-            b"{}",
-            br#"{"directive":{}}"#,
-            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"2"},"payload":{}}}"#,
-            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3"}}}"#,
-            br#"{"directive":{"header":{"namespace":1,"name":"ReportState","payloadVersion":"3"},"payload":{}}}"#,
-            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3"},"payload":{},"endpoint":"x"}}"#,
-        ] {
-            let answer = home.post_directive(junk, "t", TIMEOUTS, &mut body).unwrap();
-            assert_eq!(answer.status, 500, "{}", String::from_utf8_lossy(junk));
-            assert_eq!(
-                &body[..answer.len],
-                b"500 Internal Server Error\n\nServer got itself in trouble"
-            );
-        }
-    }
-
-    #[test]
-    fn home_assistants_edge_cases() {
-        let mut home = home();
-        // ReportState without an endpoint: a bare StateReport, no context.
-        let v = send(
-            &mut home,
-            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m"},"payload":{}}}"#,
-        );
-        assert_eq!(header(&v), ("Alexa", "StateReport"));
-        assert!(v["event"].get("endpoint").is_none() && v.get("context").is_none());
-        // A control directive without one fails in Home Assistant's handler.
-        let v = send(
-            &mut home,
-            br#"{"directive":{"header":{"namespace":"Alexa.PowerController","name":"TurnOn","payloadVersion":"3","messageId":"m"},"payload":{}}}"#,
-        );
-        assert_eq!(error_type(&v), "INTERNAL_ERROR");
-        // An empty correlationToken is not echoed; a dotted endpoint id is found.
-        let v = send(
-            &mut home,
-            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3","messageId":"m","correlationToken":""},"endpoint":{"endpointId":"lock.front_door","cookie":{"k":"v"},"scope":{"token":"t","type":"BearerToken"}},"payload":{}}}"#,
-        );
-        assert_eq!(header(&v), ("Alexa", "StateReport"));
-        assert!(v["event"]["header"].get("correlationToken").is_none());
-        assert_eq!(v["event"]["endpoint"]["cookie"], json!({"k": "v"}));
-    }
-
-    #[test]
-    fn answers_too_big_for_the_buffer_are_response_too_large() {
-        let mut home = home();
-        let event = directive("Alexa.Discovery", "Discover", None, json!({}));
-        let mut small = [0u8; 1024];
-        assert_eq!(
-            home.post_directive(&event, "t", TIMEOUTS, &mut small),
-            Err(Failure::ResponseTooLarge)
-        );
-        let mut big = vec![0u8; 64 * 1024];
-        let answer = home
-            .post_directive(&event, "t", TIMEOUTS, &mut big)
-            .unwrap();
-        assert!(answer.len > small.len());
-        // Exactly the answer's length fits.
-        let mut exact = vec![0u8; answer.len];
-        assert!(
-            home.post_directive(&event, "t", TIMEOUTS, &mut exact)
-                .is_ok()
-        );
-        // A directive whose answer did not fit still acted, as in Home Assistant.
-        let event = directive(
-            "Alexa.PowerController",
-            "TurnOn",
-            Some("switch#coffee_maker"),
-            json!({}),
-        );
-        assert_eq!(
-            home.post_directive(&event, "t", TIMEOUTS, &mut [0u8; 16]),
-            Err(Failure::ResponseTooLarge)
-        );
-        let v = report(&mut home, "switch#coffee_maker");
-        assert_eq!(
-            property(&v, "Alexa.PowerController", "powerState"),
-            Some(&json!("ON"))
-        );
-    }
-
-    #[test]
-    fn probe_and_wait_are_trivial() {
-        let mut home = home();
-        assert_eq!(home.probe(None, TIMEOUTS), Ok(200));
-        assert_eq!(home.probe(Some("t"), TIMEOUTS), Ok(200));
-        home.wait_until(Instant::from_micros(u64::MAX));
-    }
 
     #[test]
     fn utc_text_is_home_assistants_format() {
