@@ -65,7 +65,15 @@ async fn invocation(
 }
 
 /// Time left until the invocation's deadline (milliseconds since the epoch).
+///
+/// Local emulators send placeholders instead of a timestamp (@vercel/fun
+/// sends 5000, cargo-lambda 600000): a deadline before the year 2000 is not
+/// a deadline, so the answer falls back to Alexa's own 8 s limit.
 fn remaining_time(deadline_ms: u64) -> Option<Duration> {
+    const YEAR_2000_MS: u64 = 946_684_800_000;
+    if deadline_ms < YEAR_2000_MS {
+        return None;
+    }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
     Some(Duration::from_millis(deadline_ms).saturating_sub(now))
 }
@@ -80,6 +88,14 @@ mod tests {
         let in_five = (now + Duration::from_secs(5)).as_millis() as u64;
         let left = remaining_time(in_five).unwrap();
         assert!(left <= Duration::from_secs(5) && left > Duration::from_secs(4));
-        assert_eq!(remaining_time(0), Some(Duration::ZERO));
+        let a_minute_ago = (now - Duration::from_secs(60)).as_millis() as u64;
+        assert_eq!(remaining_time(a_minute_ago), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn emulator_placeholders_are_no_deadline() {
+        for placeholder in [0, 5_000, 600_000] {
+            assert_eq!(remaining_time(placeholder), None, "{placeholder}");
+        }
     }
 }
