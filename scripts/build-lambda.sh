@@ -16,8 +16,9 @@ cd "$(dirname "$0")/.."
 TARGET=aarch64-unknown-linux-gnu
 GLIBC=2.17
 PROFILE=lambda
-BIN="target/$TARGET/$PROFILE/bootstrap"
-OUT=target/lambda
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+BIN="$TARGET_DIR/$TARGET/$PROFILE/bootstrap"
+OUT="$TARGET_DIR/lambda"
 ZIP="$OUT/bootstrap.zip"
 
 ensure_rust_target "$TARGET"

@@ -50,7 +50,7 @@ else
     # A no-op when it is up to date (as after `cargo test --workspace`, which
     # builds the dependencies); never test a stale binary.
     cargo build -p lee-lambda --bin bootstrap
-    bootstrap=target/debug/bootstrap
+    bootstrap="${CARGO_TARGET_DIR:-target}/debug/bootstrap"
 fi
 [ -x "$bootstrap" ] || die "$bootstrap is not an executable"
 

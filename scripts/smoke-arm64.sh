@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-ZIP=target/lambda/bootstrap.zip
+ZIP="${CARGO_TARGET_DIR:-target}/lambda/bootstrap.zip"
 SYSROOT=/usr/aarch64-linux-gnu
 [ -f "$ZIP" ] || die "$ZIP is missing: run scripts/build-lambda.sh first"
 
