@@ -75,10 +75,37 @@ pub trait Transport {
     /// manual clock instead of sleeping.
     fn wait_until(&mut self, until: Instant);
 
-    /// `GET /api/` on Home Assistant, for the health report: any HTTP
-    /// answer (even 401 without a token) shows it is reachable. `token`,
-    /// when given, is sent as the bearer token.
-    fn probe(&mut self, token: Option<&str>, timeouts: Timeouts) -> Result<u16, Failure>;
+    /// A request to Home Assistant's REST API (`GET /api/`, `GET
+    /// /api/states`, `POST /api/services/...`), its answer's body read into
+    /// `body` as for [`Transport::post_directive`].
+    fn rest(
+        &mut self,
+        request: &RestRequest<'_>,
+        timeouts: Timeouts,
+        body: &mut [u8],
+    ) -> Result<HaAnswer, Failure>;
+}
+
+/// The HTTP methods lee uses on Home Assistant's REST API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`, with a JSON body.
+    Post,
+}
+
+/// One request to Home Assistant's REST API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestRequest<'a> {
+    /// The method.
+    pub method: Method,
+    /// The path from the origin, e.g. `/api/states/light.kitchen`.
+    pub path: &'a str,
+    /// The bearer token, when there is one (`GET /api/` answers 401 without).
+    pub token: Option<&'a str>,
+    /// The JSON body of a `POST`.
+    pub body: &'a [u8],
 }
 
 /// The bridge's time limits and retry schedule.
@@ -573,8 +600,13 @@ mod tests {
             self.clock.0.set(until.as_micros());
         }
 
-        fn probe(&mut self, _token: Option<&str>, _timeouts: Timeouts) -> Result<u16, Failure> {
-            unreachable!("the bridge never probes while answering a directive")
+        fn rest(
+            &mut self,
+            _request: &RestRequest<'_>,
+            _timeouts: Timeouts,
+            _body: &mut [u8],
+        ) -> Result<HaAnswer, Failure> {
+            unreachable!("the bridge never calls the REST API while answering a directive")
         }
     }
 

@@ -13,7 +13,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use lee_core::bridge::{Answered, Timeouts, Transport};
+use lee_core::bridge::{Answered, Method, RestRequest, Timeouts, Transport};
 use lee_core::budget::Capacities;
 use lee_core::retry::Failure;
 use lee_core::time::Instant;
@@ -554,10 +554,31 @@ fn junk_is_500_text() {
 }
 
 #[test]
-fn probe_and_wait_are_trivial() {
+fn the_rest_api_is_only_its_root_and_waiting_is_instant() {
     let mut home = home();
-    assert_eq!(home.probe(None, TIMEOUTS), Ok(200));
-    assert_eq!(home.probe(Some("t"), TIMEOUTS), Ok(200));
+    let mut body = [0u8; 64];
+    let mut get = |path, token| {
+        let request = RestRequest {
+            method: Method::Get,
+            path,
+            token,
+            body: b"",
+        };
+        let answer = home.rest(&request, TIMEOUTS, &mut body).unwrap();
+        (
+            answer.status,
+            String::from_utf8_lossy(&body[..answer.len]).into_owned(),
+        )
+    };
+    assert_eq!(
+        get("/api/", Some("t")),
+        (200, r#"{"message":"API running."}"#.to_string())
+    );
+    assert_eq!(get("/api/", None), (401, "401: Unauthorized".to_string()));
+    assert_eq!(
+        get("/api/states", Some("t")),
+        (404, "404: Not Found".to_string())
+    );
     home.wait_until(Instant::from_micros(u64::MAX));
 }
 

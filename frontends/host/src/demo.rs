@@ -97,9 +97,9 @@
 //!   are kept as sent, without Home Assistant's round trip through 8-bit RGB.
 //! * **Nothing drifts**: the sensors' temperatures are fixed; the
 //!   thermostat's `TurnOn` returns to its last mode other than `OFF`.
-//! * [`Transport::probe`] answers 200 with or without a token (Home
-//!   Assistant's `GET /api/` is 401 without one; any answer means
-//!   reachable). [`Transport::wait_until`] returns at once: the demo never
+//! * [`Transport::rest`] knows only `GET /api/` (as Home Assistant: 200
+//!   with a token, 401 without); every other REST path is 404: the demo
+//!   models the Alexa API, not the REST API. [`Transport::wait_until`] returns at once: the demo never
 //!   fails before a request is sent, so the bridge never retries against it.
 //! * A directive acts even when its answer does not fit the caller's buffer
 //!   ([`Failure::ResponseTooLarge`]), as Home Assistant acts on a directive
@@ -113,7 +113,7 @@ use std::borrow::Cow;
 use std::ops::RangeInclusive;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use lee_core::bridge::{HaAnswer, Timeouts, Transport};
+use lee_core::bridge::{HaAnswer, Method, RestRequest, Timeouts, Transport};
 use lee_core::retry::{Failure, SplitMix64};
 use lee_core::time::Instant;
 use serde_json::{Map, Value};
@@ -372,9 +372,28 @@ impl Transport for DemoHome {
     /// has no retry to wait for.
     fn wait_until(&mut self, _until: Instant) {}
 
-    /// Always 200: the demo is reachable, token or not.
-    fn probe(&mut self, _token: Option<&str>, _timeouts: Timeouts) -> Result<u16, Failure> {
-        Ok(200)
+    /// The demo models only the Alexa API: `GET /api/` answers as Home
+    /// Assistant does (`API running.`, 401 without a token), anything else
+    /// 404 as Home Assistant does for a path it does not serve.
+    fn rest(
+        &mut self,
+        request: &RestRequest<'_>,
+        _timeouts: Timeouts,
+        body: &mut [u8],
+    ) -> Result<HaAnswer, Failure> {
+        let (status, text): (u16, &[u8]) = match (request.method, request.path, request.token) {
+            (_, _, None) => (401, b"401: Unauthorized"),
+            (Method::Get, "/api/", Some(_)) => (200, br#"{"message":"API running."}"#),
+            _ => (404, b"404: Not Found"),
+        };
+        let dst = body
+            .get_mut(..text.len())
+            .ok_or(Failure::ResponseTooLarge)?;
+        dst.copy_from_slice(text);
+        Ok(HaAnswer {
+            status,
+            len: text.len(),
+        })
     }
 }
 

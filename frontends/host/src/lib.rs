@@ -508,7 +508,17 @@ impl Bridge {
                 connect: self.core.settings.connect_timeout,
                 total: HEALTH_CHECK_TIMEOUT,
             };
-            let result = transport.probe(self.probe_token.as_ref().map(Secret::expose), timeouts);
+            let request = bridge::RestRequest {
+                method: bridge::Method::Get,
+                path: "/api/",
+                token: self.probe_token.as_ref().map(Secret::expose),
+                body: b"",
+            };
+            // `GET /api/` answers a few bytes; any status means reachable.
+            let mut answer = [0u8; 256];
+            let result = transport
+                .rest(&request, timeouts, &mut answer)
+                .map(|a| a.status);
             let after = self.clock.now();
             self.reachability = Some(Reachability {
                 checked_at: after,

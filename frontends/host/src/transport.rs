@@ -18,7 +18,7 @@ use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use lee_core::bridge::{HaAnswer, Timeouts, Transport};
+use lee_core::bridge::{HaAnswer, Method, RestRequest, Timeouts, Transport};
 use lee_core::retry::Failure;
 use lee_core::time::{Clock, Instant};
 use ureq::http::Uri;
@@ -43,7 +43,7 @@ pub struct HttpsTransport {
     agent: ureq::Agent,
     address: RememberedAddress,
     endpoint: String,
-    api: String,
+    origin: String,
     extra_headers: Vec<(String, Secret)>,
     clock: MonotonicClock,
 }
@@ -95,7 +95,7 @@ impl HttpsTransport {
             agent,
             address,
             endpoint: format!("{}/api/alexa/smart_home", base.origin),
-            api: format!("{}/api/", base.origin),
+            origin: base.origin.clone(),
             extra_headers: config.extra_headers.clone(),
             clock,
         }))
@@ -176,15 +176,31 @@ impl Transport for HttpsTransport {
         std::thread::sleep(until.saturating_duration_since(now));
     }
 
-    fn probe(&mut self, token: Option<&str>, timeouts: Timeouts) -> Result<u16, Failure> {
-        let mut response = self
-            .prepare(self.agent.get(&self.api), token, timeouts)
-            .call()
-            .map_err(failure_of)?;
-        // Drain the small body so the connection can be reused.
-        let mut sink = [0u8; 512];
-        let _ = read_into(&mut response.body_mut().as_reader(), &mut sink);
-        Ok(response.status().as_u16())
+    fn rest(
+        &mut self,
+        request: &RestRequest<'_>,
+        timeouts: Timeouts,
+        body: &mut [u8],
+    ) -> Result<HaAnswer, Failure> {
+        let url = format!("{}{}", self.origin, request.path);
+        let sent = match request.method {
+            Method::Get => self
+                .prepare(self.agent.get(&url), request.token, timeouts)
+                .call(),
+            Method::Post => self
+                .prepare(
+                    self.agent
+                        .post(&url)
+                        .header("Content-Type", "application/json"),
+                    request.token,
+                    timeouts,
+                )
+                .send(request.body),
+        };
+        let mut response = sent.map_err(failure_of)?;
+        let status = response.status().as_u16();
+        let len = read_into(&mut response.body_mut().as_reader(), body)?;
+        Ok(HaAnswer { status, len })
     }
 }
 
