@@ -233,7 +233,8 @@ impl<H, const N: usize> Gateway<H, N> {
 
     /// Serve one call: cache first, else the route's handler in its module
     /// slot. `handler` is given the route's handler value, the slot's arena,
-    /// and the output buffer, and returns how many bytes it wrote.
+    /// the cache (a handler that fetches many answers at once may file them
+    /// all) and the output buffer, and returns how many bytes it wrote.
     #[allow(clippy::too_many_arguments)]
     pub fn dispatch<E, CE, CB, M, T>(
         &self,
@@ -242,7 +243,7 @@ impl<H, const N: usize> Gateway<H, N> {
         cache: &mut Cache<CE, CB>,
         slots: &mut SlotPool<M, T>,
         out: &mut [u8],
-        handler: impl FnOnce(&H, &mut Arena<'_>, &mut [u8]) -> Result<usize, E>,
+        handler: impl FnOnce(&H, &mut Arena<'_>, &mut Cache<CE, CB>, &mut [u8]) -> Result<usize, E>,
     ) -> Result<Served, DispatchError<E>>
     where
         CE: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
@@ -275,7 +276,7 @@ impl<H, const N: usize> Gateway<H, N> {
         let module = slots.view(route.slot).map_err(DispatchError::Slot)?.module;
         let result = match slots.arena(route.slot) {
             Ok(mut arena) => {
-                handler(&route.handler, &mut arena, out).map_err(DispatchError::Handler)
+                handler(&route.handler, &mut arena, cache, out).map_err(DispatchError::Handler)
             }
             Err(e) => Err(DispatchError::Slot(e)),
         };
@@ -390,7 +391,7 @@ mod tests {
                 &mut self.cache,
                 &mut self.slots,
                 out,
-                |handler, arena, out| {
+                |handler, arena, _cache, out| {
                     *runs += 1;
                     // Scratch work in the slot's arena, as a real handler would.
                     arena.alloc_copy(b"scratch").map_err(|_| "arena full")?;

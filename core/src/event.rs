@@ -11,6 +11,7 @@
 //! | `health_check: true` | lee's health report ([`Event::Health`]) |
 //! | `diagnostics: true` | lee's diagnostics report ([`Event::Diagnostics`]) |
 //! | `requestContext.http` | a Lambda Function URL / API Gateway v2 HTTP request ([`Event::Http`]) |
+//! | `op` | an engine op on Home Assistant's REST API ([`Event::Op`]) |
 //!
 //! Anything else is a clear [`ClassifyError`], never a guess.
 
@@ -40,6 +41,9 @@ pub enum Event<'a> {
     Diagnostics,
     /// An HTTP request through a Function URL or API Gateway (payload 2.0).
     Http(HttpRequest<'a>),
+    /// An engine op, `{"op": "ha.states", ...}`: the op's name; its
+    /// arguments are read by the op itself.
+    Op(&'a str),
 }
 
 /// The parts of an HTTP event lee looks at. Strings are raw JSON contents.
@@ -71,6 +75,8 @@ pub enum ClassifyError {
     MalformedDirective,
     /// It has a `requestContext`, but no readable `http.method` and `http.path`.
     MalformedHttp,
+    /// It has an `op`, but not as a string.
+    MalformedOp,
 }
 
 impl fmt::Display for ClassifyError {
@@ -89,6 +95,7 @@ impl fmt::Display for ClassifyError {
             ClassifyError::MalformedHttp => {
                 f.write_str("the HTTP event lacks requestContext.http.method and path")
             }
+            ClassifyError::MalformedOp => f.write_str("`op` must be a string naming the op"),
         }
     }
 }
@@ -96,11 +103,13 @@ impl fmt::Display for ClassifyError {
 /// Read an event without copying it.
 pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
     let (mut directive, mut health, mut diagnostics, mut http) = (false, false, false, false);
+    let mut op = false;
     json::check(event, EVENT_MAX_DEPTH, |key| match key {
         b"directive" => directive = true,
         b"health_check" => health = true,
         b"diagnostics" => diagnostics = true,
         b"requestContext" => http = true,
+        b"op" => op = true,
         _ => {}
     })
     .map_err(ClassifyError::Json)?;
@@ -120,6 +129,11 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
             secret: doc.headers.and_then(|h| h.secret),
         }));
     }
+    if op {
+        let (doc, _) = serde_json_core::from_slice::<OpDoc<'_>>(event)
+            .map_err(|_| ClassifyError::MalformedOp)?;
+        return Ok(Event::Op(doc.op));
+    }
     if health || diagnostics {
         let (doc, _) = serde_json_core::from_slice::<FlagsDoc>(event)
             .map_err(|_| ClassifyError::UnknownEvent)?;
@@ -131,6 +145,11 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
         }
     }
     Err(ClassifyError::UnknownEvent)
+}
+
+#[derive(Deserialize)]
+struct OpDoc<'a> {
+    op: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +196,11 @@ mod tests {
             Ok(Event::Directive(d)) if d.name == "ReportState"
         ));
         assert_eq!(classify(br#"{"health_check": true}"#), Ok(Event::Health));
+        assert_eq!(
+            classify(br#"{"op": "ha.state", "entity_id": "light.kitchen", "data": {"x": [1]}}"#),
+            Ok(Event::Op("ha.state"))
+        );
+        assert_eq!(classify(br#"{"op": 7}"#), Err(ClassifyError::MalformedOp));
         assert_eq!(
             classify(br#"{"diagnostics": true}"#),
             Ok(Event::Diagnostics)

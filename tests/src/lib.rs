@@ -121,13 +121,47 @@ impl RealHa {
 /// A bridge (minimum capacities) configured as the Lambda would be by these
 /// environment variables, and the configuration problems it found.
 pub fn bridge_from_env(vars: &[(&str, &str)]) -> lee_host::Bridge {
+    bridge_sized(vars, lee_core::budget::Capacities::MINIMUM)
+}
+
+/// A bridge (standard capacities, which hold all of the harness's states)
+/// talking to the real Home Assistant through a recording relay, so a test
+/// can see every request and compare every answer with what HA sent.
+pub struct RelayedHa {
+    /// The real Home Assistant.
+    pub ha: RealHa,
+    /// The relay between lee and Home Assistant.
+    pub relay: FaultServer,
+    /// lee, configured with `BASE_URL` pointing at the relay.
+    pub bridge: lee_host::Bridge,
+}
+
+impl RelayedHa {
+    /// `None` when no harness runs (see [`RealHa::from_env`]). With
+    /// `ops_token`, the bridge gets `HA_TOKEN` for engine ops.
+    pub fn start(ops_token: bool) -> Option<RelayedHa> {
+        let ha = RealHa::from_env()?;
+        let relay = FaultServer::relay_to(&ha.url);
+        let mut vars = vec![("BASE_URL", relay.url.as_str())];
+        if ops_token {
+            vars.push(("HA_TOKEN", ha.token.as_str()));
+        }
+        let bridge = bridge_sized(&vars, lee_core::budget::Capacities::STANDARD);
+        Some(RelayedHa { ha, relay, bridge })
+    }
+}
+
+/// As [`bridge_from_env`], with the given capacities.
+pub fn bridge_sized(
+    vars: &[(&str, &str)],
+    capacities: lee_core::budget::Capacities,
+) -> lee_host::Bridge {
     let (config, problems) = lee_host::config::Config::from_env(|name| {
         vars.iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
     });
-    lee_host::Bridge::new(config, problems, lee_core::budget::Capacities::MINIMUM)
-        .expect("the minimum capacities fit")
+    lee_host::Bridge::new(config, problems, capacities).expect("the capacities fit")
 }
 
 /// An Alexa directive as Alexa sends it. With an `endpoint`, the token goes

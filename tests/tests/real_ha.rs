@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use lee_core::alexa::ErrorType;
 use lee_core::bridge::Answered;
-use lee_core::budget::Capacities;
 use lee_host::Bridge;
-use lee_host::config::{BaseUrl, Config};
-use lee_integration_tests::{AlexaSchema, FaultServer, RealHa, directive, header, property};
+use lee_integration_tests::{
+    AlexaSchema, FaultServer, RealHa, RelayedHa, directive, header, property,
+};
 use serde_json::Value;
 
 struct Harness {
@@ -23,13 +23,7 @@ struct Harness {
 
 impl Harness {
     fn start() -> Option<Harness> {
-        let ha = RealHa::from_env()?;
-        let relay = FaultServer::relay_to(&ha.url);
-        let config = Config {
-            base_url: Some(BaseUrl::parse(&relay.url).unwrap()),
-            ..Config::default()
-        };
-        let bridge = Bridge::new(config, Vec::new(), Capacities::STANDARD).unwrap();
+        let RelayedHa { ha, relay, bridge } = RelayedHa::start(false)?;
         Some(Harness { ha, relay, bridge })
     }
 

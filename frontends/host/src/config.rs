@@ -6,7 +6,8 @@
 //! | `BASE_URL` | Home Assistant's address, `http(s)://host[:port]` (a trailing `/` is fine) |
 //! | `NOT_VERIFY_SSL` | `true`/`1`/`yes`: skip certificate verification (warned about at start) |
 //! | `DEBUG` | `true`/`1`/`yes`: debug mode; a directive without a token uses `LONG_LIVED_ACCESS_TOKEN` |
-//! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used only in debug mode |
+//! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used in debug mode and for engine ops |
+//! | `HA_TOKEN` | the token for engine ops, when it should differ from `LONG_LIVED_ACCESS_TOKEN` |
 //! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
@@ -146,8 +147,10 @@ pub struct Config {
     pub not_verify_ssl: bool,
     /// Debug mode.
     pub debug: bool,
-    /// The long-lived token for debug mode.
+    /// The long-lived token for debug mode (and engine ops, without `HA_TOKEN`).
     pub long_lived_token: Option<Secret>,
+    /// The token for engine ops.
+    pub ha_token: Option<Secret>,
     /// Certificates to trust besides the public web roots.
     pub ca_bundle: Option<Pem>,
     /// Client certificate chain and key for mutual TLS.
@@ -230,6 +233,10 @@ impl Config {
                 "is needed with SSL_CLIENT_KEY for mutual TLS".into(),
             ),
         }
+        config.ha_token = var("HA_TOKEN")
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
         config.shared_secret = var("SHARED_SECRET")
             .filter(|s| !s.is_empty())
             .map(Secret::new);

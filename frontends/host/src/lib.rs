@@ -20,6 +20,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod ops;
 pub mod report;
 pub mod transport;
 
@@ -125,6 +126,8 @@ pub enum Outcome {
     Diagnostics,
     /// An HTTP request (Function URL), answered with this status.
     Http(u16),
+    /// An engine op; `false` when it answered an error.
+    Op(bool),
 }
 
 /// The answer to any event: bytes to return and what they are.
@@ -158,6 +161,8 @@ pub struct Bridge {
     core: bridge::Bridge,
     transport: Option<Box<dyn Transport + Send>>,
     gateway: Gateway<Handler, 4>,
+    ops: Gateway<ops::Op, 8>,
+    op_token: Option<Secret>,
     cache: Cache<Box<[EntrySlot]>, Box<[u8]>>,
     slots: SlotPool<Box<[u8]>, Box<[SlotEntry]>>,
     metrics: Metrics,
@@ -225,6 +230,28 @@ impl Bridge {
         let alexa = slots
             .register(ALEXA_MODULE, "alexa", Policy::Deferred)
             .expect("a fresh slot table has room for the first module");
+        let client = slots
+            .register(
+                ops::HA_CLIENT,
+                "ha.client",
+                Policy::TimeBased(Duration::from_secs(30)),
+            )
+            .expect("a fresh slot table has room for the HA client");
+        let services = slots
+            .register(ops::HA_SERVICES, "ha.services", Policy::Immediate)
+            .expect("a fresh slot table has room for the services module");
+        let mut op_routes = Gateway::new();
+        for (name, op) in ops::Op::ALL {
+            let (slot, caching) = match op {
+                ops::Op::Health => (client, Caching::For(ops::HEALTH_TTL)),
+                ops::Op::State => (client, Caching::For(ops::STATE_TTL)),
+                ops::Op::States => (client, Caching::Never),
+                ops::Op::CallService => (services, Caching::Never),
+            };
+            op_routes
+                .add::<()>(Route::new("ha", Operation::Named(name), slot, caching, op))
+                .expect("the op table has room for every op");
+        }
         let mut gateway = Gateway::new();
         gateway
             .add::<()>(Route::new(
@@ -247,6 +274,8 @@ impl Bridge {
                 .debug
                 .then(|| config.long_lived_token.clone())
                 .flatten(),
+            op_token: config.ha_token.or_else(|| config.long_lived_token.clone()),
+            ops: op_routes,
             probe_token: config.long_lived_token,
             shared_secret: config.shared_secret,
             reachability: None,
@@ -306,6 +335,10 @@ impl Bridge {
             Ok(Event::Http(request)) => {
                 let status = self.http(request);
                 self.report_handled(Outcome::Http(status))
+            }
+            Ok(Event::Op(name)) => {
+                let ok = self.op(name, event);
+                self.report_handled(Outcome::Op(ok))
             }
             classified => {
                 let answer = self.answer_classified(classified, event, lambda_remaining);
@@ -462,7 +495,7 @@ impl Bridge {
             &mut self.cache,
             &mut self.slots,
             &mut self.out,
-            |Handler::AlexaDirective, arena, out| {
+            |Handler::AlexaDirective, arena, _cache, out| {
                 let raw_len = directive.scope.and_then(|s| s.token).map_or(0, str::len);
                 // A token too long for the arena cannot be valid: an empty buffer
                 // makes the core refuse it as malformed.
@@ -496,6 +529,141 @@ impl Bridge {
             Err(DispatchError::OutputTooSmall { .. }) => Err(OutputTooSmall),
             Err(_) => bridge::refuse(Some(directive), Reason::Engine, message_id, &mut self.out),
         }
+    }
+
+    /// Run an engine op; its answer (success or error) is left in `self.report`.
+    fn op(&mut self, name: &str, event: &[u8]) -> bool {
+        let started = self.clock.now();
+        self.metrics.incr(Counter::Events);
+        let result = self.run_op(name, event);
+        let now = self.clock.now();
+        self.slots.end_invocation(now);
+        self.slots.reclaim(now);
+        self.metrics
+            .observe(Timer::Event, now.saturating_duration_since(started));
+        match result {
+            Ok(()) => {
+                tracing::info!(op = name, "engine op answered");
+                true
+            }
+            Err(refused) => {
+                let answer = ops::error_answer(name, &refused);
+                tracing::warn!(
+                    op = name,
+                    "engine op refused: {}",
+                    answer["error"]["message"]
+                );
+                self.report_into(&answer);
+                false
+            }
+        }
+    }
+
+    fn run_op(&mut self, name: &str, event: &[u8]) -> Result<(), ops::Refused> {
+        use ops::{Checked, Refused};
+        let op = ops::Op::named(name).ok_or(Refused::Bad(lee_core::ha::OpError {
+            code: "unknown_op",
+            field: "op",
+            message: "lee knows ha.health, ha.states, ha.state and ha.call_service",
+        }))?;
+        let args: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(event)
+            .map_err(|_| {
+                Refused::Bad(lee_core::ha::OpError {
+                    code: "wrong_type",
+                    field: "op",
+                    message: "an op is a JSON object",
+                })
+            })?;
+        let checked = ops::check(op, &args).map_err(Refused::Bad)?;
+        let token = self.op_token.clone().ok_or(Refused::NoToken)?;
+        let transport = self.transport.as_mut().ok_or(Refused::NotConfigured)?;
+        let now = self.clock.now();
+        if let Checked::States { filter } = &checked
+            && let Some(answer) = ops::states_from_cache(filter, &mut self.cache, now)
+        {
+            self.report = answer.into_bytes();
+            return Ok(());
+        }
+        let cache_key = match &checked {
+            Checked::Health => Some("ha.health".to_string()),
+            Checked::State { entity } => Some(ops::state_key(entity)),
+            _ => None,
+        };
+        let call = Call {
+            interface: "ha",
+            operation: name,
+            cache_key: cache_key.as_deref().map(str::as_bytes),
+        };
+        let timeouts = bridge::Timeouts {
+            connect: self.core.settings.connect_timeout,
+            total: self
+                .core
+                .settings
+                .deadline(now, None)
+                .saturating_duration_since(now),
+        };
+        let breaker = &mut self.core.breaker;
+        let clock = &self.clock;
+        let served = self.ops.dispatch(
+            &call,
+            now,
+            &mut self.cache,
+            &mut self.slots,
+            &mut self.out,
+            |_, _arena, cache, out| {
+                let mut client = ops::Client {
+                    transport: &mut **transport,
+                    breaker,
+                    clock,
+                    token: token.expose(),
+                    timeouts,
+                    buffer: out,
+                };
+                let answer = match &checked {
+                    Checked::Health => client.health(),
+                    Checked::State { entity } => client.state(entity),
+                    Checked::States { filter } => client.states(filter, cache, now),
+                    Checked::CallService {
+                        domain,
+                        service,
+                        entities,
+                        data,
+                    } => client.call_service(domain, service, entities, data),
+                }?;
+                let dst = out.get_mut(..answer.len()).ok_or(ops::Failed::Unexpected(
+                    "the answer is larger than lee's answer buffer",
+                ))?;
+                dst.copy_from_slice(answer.as_bytes());
+                Ok(answer.len())
+            },
+        );
+        let len = match served {
+            Ok(served) => {
+                if let Served::Handled { load, .. } = served
+                    && load != Load::Warm
+                {
+                    self.metrics.incr(Counter::SlotLoads);
+                }
+                served.len()
+            }
+            Err(DispatchError::Handler(failed)) => return Err(Refused::Failed(failed)),
+            Err(_) => return Err(Refused::Engine),
+        };
+        let answer = &self.out[..len];
+        if let Checked::CallService { entities, .. } = &checked {
+            // Exactly what the call touched: its targets and what HA says changed.
+            for entity in entities
+                .iter()
+                .cloned()
+                .chain(ops::changed_entities(answer))
+            {
+                self.cache
+                    .invalidate_key(ops::state_key(&entity).as_bytes());
+            }
+        }
+        self.report.clear();
+        self.report.extend_from_slice(answer);
+        Ok(())
     }
 
     /// The health report, checking Home Assistant when the last check is stale.

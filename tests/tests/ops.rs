@@ -1,0 +1,247 @@
+//! Engine ops against the real Home Assistant of `../shared/ha`, through a
+//! recording relay that counts what reaches Home Assistant: states in one
+//! batch, a state from the cache without a request or a module load, a
+//! service call whose effect shows, and bad arguments that never leave lee.
+
+use lee_host::{Bridge, Outcome};
+use lee_integration_tests::{FaultServer, RelayedHa, bridge_from_env};
+use serde_json::{Value, json};
+
+struct Harness {
+    relay: FaultServer,
+    bridge: Bridge,
+}
+
+impl Harness {
+    fn start() -> Option<Harness> {
+        let RelayedHa { relay, bridge, .. } = RelayedHa::start(true)?;
+        Some(Harness { relay, bridge })
+    }
+
+    fn op(&mut self, op: Value) -> (bool, Value) {
+        let event = serde_json::to_vec(&op).unwrap();
+        let handled = self.bridge.handle(&event, None);
+        let Outcome::Op(ok) = handled.outcome else {
+            panic!("not answered as an op: {:?}", handled.outcome)
+        };
+        (
+            ok,
+            serde_json::from_slice(handled.body).expect("op answers are JSON"),
+        )
+    }
+
+    /// Requests the ops made (the health check behind diagnostics aside).
+    fn requests(&self) -> usize {
+        self.relay
+            .received()
+            .iter()
+            .filter(|r| r.request_line != "GET /api/ HTTP/1.1")
+            .count()
+    }
+
+    fn module(&mut self, name: &str) -> Value {
+        let handled = self.bridge.handle(br#"{"diagnostics": true}"#, None);
+        let report: Value = serde_json::from_slice(handled.body).unwrap();
+        report["slots"]["modules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["module"] == name)
+            .cloned()
+            .expect("the module has a slot")
+    }
+}
+
+fn state_of(answer: &Value) -> &str {
+    answer["state"]["state"].as_str().unwrap()
+}
+
+#[test]
+fn states_come_in_one_batch_and_fill_the_cache() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let (ok, all) = h.op(json!({"op": "ha.states"}));
+    assert!(ok, "{all}");
+    let states = all["states"].as_array().unwrap();
+    assert!(states.len() > 100, "the harness has about 120 entities");
+    assert_eq!(h.requests(), 1);
+    assert_eq!(
+        h.relay.received()[0].request_line,
+        "GET /api/states HTTP/1.1"
+    );
+
+    let (_, lights) = h.op(json!({"op": "ha.states", "domain": "light"}));
+    let lights = lights["states"].as_array().unwrap();
+    assert!(!lights.is_empty());
+    assert!(
+        lights
+            .iter()
+            .all(|s| s["entity_id"].as_str().unwrap().starts_with("light."))
+    );
+    let (_, two) = h.op(json!({"op": "ha.states", "entity_ids": ["light.bed_light", "switch.ac"]}));
+    assert_eq!(two["states"].as_array().unwrap().len(), 2);
+
+    // A fresh state is served from the cache: no request, no module load.
+    let loads_before = h.module("ha.client")["loads"].as_u64().unwrap()
+        + h.module("ha.client")["reloads"].as_u64().unwrap();
+    let (ok, state) = h.op(json!({"op": "ha.state", "entity_id": "light.bed_light"}));
+    assert!(ok);
+    assert_eq!(state["state"]["entity_id"], "light.bed_light");
+    assert_eq!(
+        h.requests(),
+        1,
+        "the filtered reads and the state came from the cache"
+    );
+    let client = h.module("ha.client");
+    assert_eq!(
+        client["loads"].as_u64().unwrap() + client["reloads"].as_u64().unwrap(),
+        loads_before
+    );
+}
+
+#[test]
+fn a_service_call_changes_state_and_invalidates_exactly_its_targets() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let flag = "input_boolean.harness_flag";
+    h.op(json!({"op": "ha.states"}));
+    let (ok, answer) = h.op(json!({"op": "ha.call_service", "domain": "input_boolean", "service": "turn_on", "entity_id": flag}));
+    assert!(ok, "{answer}");
+    let call = h
+        .relay
+        .received()
+        .into_iter()
+        .find(|r| r.request_line.starts_with("POST"))
+        .unwrap();
+    assert_eq!(
+        call.request_line,
+        "POST /api/services/input_boolean/turn_on HTTP/1.1"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&call.body).unwrap(),
+        json!({"entity_id": [flag]})
+    );
+
+    let before = h.requests();
+    let (_, state) = h.op(json!({"op": "ha.state", "entity_id": flag}));
+    assert_eq!(state_of(&state), "on");
+    assert_eq!(
+        h.requests(),
+        before + 1,
+        "the target's cached state was dropped"
+    );
+    let (_, other) = h.op(json!({"op": "ha.state", "entity_id": "light.bed_light"}));
+    assert!(other["state"].is_object());
+    assert_eq!(h.requests(), before + 1, "other states stayed cached");
+
+    h.op(json!({"op": "ha.call_service", "domain": "input_boolean", "service": "turn_off", "entity_ids": [flag], "data": {}}));
+    let (_, state) = h.op(json!({"op": "ha.state", "entity_id": flag}));
+    assert_eq!(state_of(&state), "off");
+
+    // The services module is Immediate: reclaimed after each call, its arena back in the pool.
+    let services = h.module("ha.services");
+    assert_eq!(services["loaded"], false);
+    assert!(services["unloads"].as_u64().unwrap() >= 2);
+}
+
+#[test]
+fn health_is_checked_once_per_30_seconds() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let (ok, answer) = h.op(json!({"op": "ha.health"}));
+    assert!(ok, "{answer}");
+    assert_eq!(answer["reachable"], true);
+    assert_eq!(answer["message"], "API running.");
+    h.op(json!({"op": "ha.health"}));
+    assert_eq!(h.relay.received().len(), 1);
+}
+
+#[test]
+fn bad_arguments_are_refused_naming_the_field_without_a_request() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let cases = [
+        (json!({"op": "ha.nothing"}), "unknown_op", "op"),
+        (json!({"op": "ha.state"}), "missing", "entity_id"),
+        (
+            json!({"op": "ha.state", "entity_id": "Light.Kitchen"}),
+            "invalid_entity_id",
+            "entity_id",
+        ),
+        (
+            json!({"op": "ha.state", "entity_id": 7}),
+            "wrong_type",
+            "entity_id",
+        ),
+        (
+            json!({"op": "ha.states", "entity_ids": "light.x"}),
+            "wrong_type",
+            "entity_ids",
+        ),
+        (
+            json!({"op": "ha.states", "entity_ids": ["light.x", "nope"]}),
+            "invalid_entity_id",
+            "entity_ids",
+        ),
+        (
+            json!({"op": "ha.states", "domain": "light", "entity_ids": ["light.x"]}),
+            "conflicting_arguments",
+            "domain",
+        ),
+        (
+            json!({"op": "ha.call_service", "domain": "light"}),
+            "missing",
+            "service",
+        ),
+        (
+            json!({"op": "ha.call_service", "domain": "light", "service": "turn on"}),
+            "invalid_name",
+            "service",
+        ),
+        (
+            json!({"op": "ha.call_service", "domain": "../api", "service": "x"}),
+            "invalid_name",
+            "domain",
+        ),
+        (
+            json!({"op": "ha.call_service", "domain": "light", "service": "turn_on", "data": [1]}),
+            "wrong_type",
+            "data",
+        ),
+        (
+            json!({"op": "ha.call_service", "domain": "light", "service": "turn_on", "data": {"entity_id": "light.x"}}),
+            "conflicting_arguments",
+            "data",
+        ),
+    ];
+    for (op, code, field) in cases {
+        let (ok, answer) = h.op(op.clone());
+        assert!(!ok, "{op}");
+        assert_eq!(
+            (
+                answer["error"]["code"].as_str(),
+                answer["error"]["field"].as_str()
+            ),
+            (Some(code), Some(field)),
+            "{op}: {answer}"
+        );
+    }
+    assert_eq!(h.requests(), 0, "nothing reached Home Assistant");
+}
+
+#[test]
+fn ops_without_a_token_or_an_address_say_so() {
+    let mut no_token = bridge_from_env(&[("BASE_URL", "http://127.0.0.1:9")]);
+    let handled = no_token.handle(br#"{"op": "ha.health"}"#, None);
+    let answer: Value = serde_json::from_slice(handled.body).unwrap();
+    assert_eq!(handled.outcome, Outcome::Op(false));
+    assert_eq!(answer["error"]["code"], "no_token");
+    let mut nowhere = bridge_from_env(&[("HA_TOKEN", "t")]);
+    let answer: Value =
+        serde_json::from_slice(nowhere.handle(br#"{"op": "ha.states"}"#, None).body).unwrap();
+    assert_eq!(answer["error"]["code"], "not_configured");
+}
