@@ -79,6 +79,97 @@ pub fn check_name(name: &str, field: &'static str) -> Result<(), OpError> {
     }
 }
 
+/// The longest timer lee starts: 100 days.
+pub const MAX_DURATION_SECS: u32 = 100 * 24 * 3600;
+
+/// Read a duration as people write it: seconds (`"90"`), units (`"90s"`,
+/// `"5m"`, `"1h30m"`, `"2h 5m 10s"`) or a clock (`"MM:SS"`, `"HH:MM:SS"`).
+/// Returns whole seconds, at most [`MAX_DURATION_SECS`].
+pub fn parse_duration(text: &str, field: &'static str) -> Result<u32, OpError> {
+    let bad = OpError {
+        code: "invalid_duration",
+        field,
+        message: "a duration is seconds, 1h30m-style units, or HH:MM:SS, at most 100 days",
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad);
+    }
+    let mut total: u64 = 0;
+    if text.contains(':') {
+        let mut parts = 0;
+        for part in text.split(':') {
+            parts += 1;
+            if part.is_empty() || part.len() > 6 || !part.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad);
+            }
+            let n: u64 = part.parse().map_err(|_| bad)?;
+            if parts > 1 && n >= 60 {
+                return Err(bad);
+            }
+            total = total * 60 + n;
+        }
+        if !(2..=3).contains(&parts) {
+            return Err(bad);
+        }
+    } else {
+        let mut number: Option<u64> = None;
+        let mut last_unit = u64::MAX;
+        for b in text.bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    let n = number
+                        .unwrap_or(0)
+                        .checked_mul(10)
+                        .and_then(|n| n.checked_add(u64::from(b - b'0')));
+                    number = Some(n.ok_or(bad)?);
+                }
+                b'h' | b'm' | b's' => {
+                    let unit = match b {
+                        b'h' => 3600,
+                        b'm' => 60,
+                        _ => 1,
+                    };
+                    // Units must come largest first, each once.
+                    if unit >= last_unit {
+                        return Err(bad);
+                    }
+                    last_unit = unit;
+                    total = total.saturating_add(number.take().ok_or(bad)?.saturating_mul(unit));
+                }
+                b' ' => {}
+                _ => return Err(bad),
+            }
+        }
+        if let Some(seconds) = number {
+            if last_unit != u64::MAX {
+                return Err(bad);
+            }
+            total = seconds;
+        }
+    }
+    u32::try_from(total)
+        .ok()
+        .filter(|&s| s <= MAX_DURATION_SECS)
+        .ok_or(bad)
+}
+
+/// `seconds` as Home Assistant's `HH:MM:SS` (hours may exceed 24).
+pub fn hms(seconds: u32) -> heapless::String<12> {
+    let mut out = heapless::String::new();
+    // At most 2400 hours: 4 + 1 + 2 + 1 + 2 characters.
+    let _ = core::fmt::write(
+        &mut out,
+        format_args!(
+            "{:02}:{:02}:{:02}",
+            seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60
+        ),
+    );
+    out
+}
+
 /// The cache key prefix of entity states.
 pub const STATE_KEY_PREFIX: &str = "ha.state/";
 
@@ -154,6 +245,44 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_read_as_people_write_them() {
+        for (text, secs) in [
+            ("90", 90),
+            ("90s", 90),
+            ("5m", 300),
+            ("1h30m", 5400),
+            ("2h 5m 10s", 7510),
+            ("01:30", 90),
+            ("1:00:05", 3605),
+            ("00:00:30", 30),
+        ] {
+            assert_eq!(parse_duration(text, "duration"), Ok(secs), "{text}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "5x",
+            "m",
+            "5m5h",
+            "1:60",
+            "1:2:3:4",
+            "::",
+            "-5",
+            "1.5h",
+            "9999999999",
+            "2400h1s",
+        ] {
+            assert_eq!(
+                parse_duration(bad, "duration").unwrap_err().code,
+                "invalid_duration",
+                "{bad}"
+            );
+        }
+        assert_eq!(hms(3605).as_str(), "01:00:05");
+        assert_eq!(hms(MAX_DURATION_SECS).as_str(), "2400:00:00");
+    }
+
+    #[test]
     fn state_keys_share_one_prefix() {
         let mut buf = [0u8; 300];
         let id = EntityId::parse("light.kitchen", "entity_id").unwrap();
@@ -163,6 +292,14 @@ mod tests {
     }
 
     proptest! {
+        /// Every duration lee can write reads back the same.
+        #[test]
+        fn durations_round_trip(seconds in 0u32..=MAX_DURATION_SECS) {
+            prop_assert_eq!(parse_duration(hms(seconds).as_str(), "duration"), Ok(seconds));
+            let text = std::format!("{seconds}");
+            prop_assert_eq!(parse_duration(&text, "duration"), Ok(seconds));
+        }
+
         /// Whatever is accepted is safe in a URL path and a cache key: no
         /// slash, dot-dot, space, quote or uppercase can get through.
         #[test]

@@ -245,3 +245,168 @@ fn ops_without_a_token_or_an_address_say_so() {
         serde_json::from_slice(nowhere.handle(br#"{"op": "ha.states"}"#, None).body).unwrap();
     assert_eq!(answer["error"]["code"], "not_configured");
 }
+
+impl Harness {
+    /// Run `op`, assert it succeeded, and return the entity's state afterwards.
+    fn then_state(&mut self, op: Value, entity: &str) -> String {
+        let (ok, answer) = self.op(op.clone());
+        assert!(ok, "{op}: {answer}");
+        let (_, state) = self.op(json!({"op": "ha.state", "entity_id": entity}));
+        state_of(&state).to_string()
+    }
+
+    fn posts(&self) -> Vec<(String, Value)> {
+        self.relay
+            .received()
+            .into_iter()
+            .filter(|r| r.request_line.starts_with("POST"))
+            .map(|r| (r.request_line, serde_json::from_slice(&r.body).unwrap()))
+            .collect()
+    }
+}
+
+#[test]
+fn convenience_ops_map_onto_their_services() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let motion = "input_boolean.harness_motion";
+    let (ok, _) = h.op(json!({"op": "ha.scene.activate", "entity_id": "scene.harness_movie_time"}));
+    assert!(ok);
+    // The harness script turns the motion helper on.
+    assert_eq!(
+        h.then_state(
+            json!({"op": "ha.script.run", "entity_id": "script.harness_script"}),
+            motion
+        ),
+        "on"
+    );
+    assert_eq!(
+        h.then_state(
+            json!({"op": "ha.input.set", "entity_id": motion, "value": false}),
+            motion
+        ),
+        "off"
+    );
+    let automation = "automation.harness_motion_light";
+    assert_eq!(
+        h.then_state(
+            json!({"op": "ha.automation.disable", "entity_id": automation}),
+            automation
+        ),
+        "off"
+    );
+    assert_eq!(
+        h.then_state(
+            json!({"op": "ha.automation.enable", "entity_id": automation}),
+            automation
+        ),
+        "on"
+    );
+    let (ok, _) = h.op(
+        json!({"op": "ha.automation.trigger", "entity_id": automation, "skip_condition": true}),
+    );
+    assert!(ok);
+    let (ok, _) = h.op(json!({"op": "ha.notify", "message": "lee test", "title": "lee"}));
+    assert!(ok);
+    let posts = h.posts();
+    let lines: Vec<&str> = posts.iter().map(|(line, _)| line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "POST /api/services/scene/turn_on HTTP/1.1",
+            "POST /api/services/script/turn_on HTTP/1.1",
+            "POST /api/services/input_boolean/turn_off HTTP/1.1",
+            "POST /api/services/automation/turn_off HTTP/1.1",
+            "POST /api/services/automation/turn_on HTTP/1.1",
+            "POST /api/services/automation/trigger HTTP/1.1",
+            "POST /api/services/notify/notify HTTP/1.1",
+        ]
+    );
+    assert_eq!(
+        posts[5].1,
+        json!({"entity_id": [automation], "skip_condition": true})
+    );
+    assert_eq!(posts[6].1, json!({"message": "lee test", "title": "lee"}));
+}
+
+#[test]
+fn helpers_are_set_within_their_limits() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let level = "input_number.harness_level";
+    assert_eq!(
+        h.then_state(
+            json!({"op": "ha.input.set", "entity_id": level, "value": 45}),
+            level
+        ),
+        "45.0"
+    );
+    let posts_before = h.posts().len();
+    let (ok, answer) = h.op(json!({"op": "ha.input.set", "entity_id": level, "value": 150}));
+    assert!(!ok);
+    assert_eq!(answer["error"]["code"], "out_of_range");
+    assert_eq!(answer["error"]["field"], "value");
+    assert_eq!(h.posts().len(), posts_before, "the service was not called");
+    for (op, code) in [
+        (json!({"op": "ha.input.set", "entity_id": level}), "missing"),
+        (
+            json!({"op": "ha.input.set", "entity_id": level, "value": "high"}),
+            "wrong_type",
+        ),
+        (
+            json!({"op": "ha.input.set", "entity_id": "light.bed_light", "value": 1}),
+            "wrong_domain",
+        ),
+        (
+            json!({"op": "ha.input.set", "entity_id": "input_datetime.x", "value": "tomorrow"}),
+            "invalid_datetime",
+        ),
+        (
+            json!({"op": "ha.scene.activate", "entity_id": "light.bed_light"}),
+            "wrong_domain",
+        ),
+        (json!({"op": "ha.notify", "message": " "}), "missing"),
+        (
+            json!({"op": "ha.timer.start", "entity_id": "timer.harness_timer", "duration": "soon"}),
+            "invalid_duration",
+        ),
+    ] {
+        let (ok, answer) = h.op(op.clone());
+        assert!(!ok, "{op}");
+        assert_eq!(answer["error"]["code"], code, "{op}: {answer}");
+    }
+    assert_eq!(
+        h.posts().len(),
+        posts_before,
+        "no bad argument reached Home Assistant"
+    );
+}
+
+#[test]
+fn timers_start_pause_and_cancel() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let timer = "timer.harness_timer";
+    assert_eq!(
+        h.then_state(
+            json!({"op": "ha.timer.start", "entity_id": timer, "duration": "1m30s"}),
+            timer
+        ),
+        "active"
+    );
+    assert_eq!(
+        h.posts()[0].1,
+        json!({"entity_id": [timer], "duration": "00:01:30"})
+    );
+    assert_eq!(
+        h.then_state(json!({"op": "ha.timer.pause", "entity_id": timer}), timer),
+        "paused"
+    );
+    assert_eq!(
+        h.then_state(json!({"op": "ha.timer.cancel", "entity_id": timer}), timer),
+        "idle"
+    );
+}

@@ -161,7 +161,7 @@ pub struct Bridge {
     core: bridge::Bridge,
     transport: Option<Box<dyn Transport + Send>>,
     gateway: Gateway<Handler, 4>,
-    ops: Gateway<ops::Op, 8>,
+    ops: Gateway<ops::Op, 16>,
     op_token: Option<Secret>,
     cache: Cache<Box<[EntrySlot]>, Box<[u8]>>,
     slots: SlotPool<Box<[u8]>, Box<[SlotEntry]>>,
@@ -246,7 +246,7 @@ impl Bridge {
                 ops::Op::Health => (client, Caching::For(ops::HEALTH_TTL)),
                 ops::Op::State => (client, Caching::For(ops::STATE_TTL)),
                 ops::Op::States => (client, Caching::Never),
-                ops::Op::CallService => (services, Caching::Never),
+                _ => (services, Caching::Never),
             };
             op_routes
                 .add::<()>(Route::new("ha", Operation::Named(name), slot, caching, op))
@@ -628,7 +628,13 @@ impl Bridge {
                         service,
                         entities,
                         data,
-                    } => client.call_service(domain, service, entities, data),
+                        guard,
+                    } => {
+                        if let (Some(guard), Some(entity)) = (guard, entities.first()) {
+                            client.check_guard(guard, entity, cache, now)?;
+                        }
+                        client.call_service(domain, service, entities, data)
+                    }
                 }?;
                 let dst = out.get_mut(..answer.len()).ok_or(ops::Failed::Unexpected(
                     "the answer is larger than lee's answer buffer",

@@ -28,7 +28,9 @@ use std::time::Duration;
 
 use lee_core::bridge::{Method, RestRequest, Timeouts, Transport};
 use lee_core::cache::{Cache, EntrySlot};
-use lee_core::ha::{EntityId, OpError, STATE_KEY_PREFIX, STATES_KEY, check_name};
+use lee_core::ha::{
+    EntityId, OpError, STATE_KEY_PREFIX, STATES_KEY, check_name, hms, parse_duration,
+};
 use lee_core::module::ModuleId;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
@@ -55,16 +57,51 @@ pub enum Op {
     State,
     /// `ha.call_service`.
     CallService,
+    /// `ha.scene.activate`.
+    SceneActivate,
+    /// `ha.script.run`.
+    ScriptRun,
+    /// `ha.automation.trigger`.
+    AutomationTrigger,
+    /// `ha.automation.enable`.
+    AutomationEnable,
+    /// `ha.automation.disable`.
+    AutomationDisable,
+    /// `ha.input.set`.
+    InputSet,
+    /// `ha.notify`.
+    Notify,
+    /// `ha.timer.start`.
+    TimerStart,
+    /// `ha.timer.pause`.
+    TimerPause,
+    /// `ha.timer.cancel`.
+    TimerCancel,
 }
 
 impl Op {
     /// Every op, with its name.
-    pub const ALL: [(&'static str, Op); 4] = [
+    pub const ALL: [(&'static str, Op); 14] = [
         ("ha.health", Op::Health),
         ("ha.states", Op::States),
         ("ha.state", Op::State),
         ("ha.call_service", Op::CallService),
+        ("ha.scene.activate", Op::SceneActivate),
+        ("ha.script.run", Op::ScriptRun),
+        ("ha.automation.trigger", Op::AutomationTrigger),
+        ("ha.automation.enable", Op::AutomationEnable),
+        ("ha.automation.disable", Op::AutomationDisable),
+        ("ha.input.set", Op::InputSet),
+        ("ha.notify", Op::Notify),
+        ("ha.timer.start", Op::TimerStart),
+        ("ha.timer.pause", Op::TimerPause),
+        ("ha.timer.cancel", Op::TimerCancel),
     ];
+
+    /// Whether the op changes something (runs in the services module).
+    pub fn writes(self) -> bool {
+        !matches!(self, Op::Health | Op::States | Op::State)
+    }
 
     /// The op called `name`.
     pub fn named(name: &str) -> Option<Op> {
@@ -87,7 +124,232 @@ pub(crate) enum Checked<'a> {
         service: Cow<'a, str>,
         entities: Vec<String>,
         data: Map<String, Value>,
+        /// A limit read from the target's state before the call.
+        guard: Option<Guard>,
     },
+}
+
+/// A check against the target entity's own limits (its state's attributes),
+/// made before the service is called.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Guard {
+    /// `input_number`: the value must lie within `min..=max`.
+    Range(f64),
+    /// `input_select`: the value must be one of `options`.
+    Option(String),
+    /// `input_text`: the value's length must lie within `min..=max`.
+    TextLength(usize),
+}
+
+impl Guard {
+    /// Check the guard against the entity's `attributes`.
+    pub(crate) fn check(&self, attributes: &Value) -> Result<(), OpError> {
+        let number = |name: &str| attributes.get(name).and_then(Value::as_f64);
+        let ok = match self {
+            Guard::Range(value) => {
+                number("min").is_none_or(|min| *value >= min)
+                    && number("max").is_none_or(|max| *value <= max)
+            }
+            Guard::Option(value) => attributes
+                .get("options")
+                .and_then(Value::as_array)
+                .is_some_and(|options| options.iter().any(|o| o.as_str() == Some(value))),
+            Guard::TextLength(len) => {
+                let len = *len as f64;
+                number("min").is_none_or(|min| len >= min)
+                    && number("max").is_none_or(|max| len <= max)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(match self {
+                Guard::Range(_) => error(
+                    "out_of_range",
+                    "value",
+                    "is outside the entity's min and max",
+                ),
+                Guard::Option(_) => error(
+                    "unknown_option",
+                    "value",
+                    "is not one of the entity's options",
+                ),
+                Guard::TextLength(_) => error(
+                    "out_of_range",
+                    "value",
+                    "is shorter or longer than the entity allows",
+                ),
+            })
+        }
+    }
+}
+
+/// A service call on one entity of `domain`.
+fn entity_service<'a>(
+    args: &'a Map<String, Value>,
+    domain: &'static str,
+    service: &'static str,
+    data: Map<String, Value>,
+) -> Result<Checked<'a>, OpError> {
+    let entity = target_of(args, &[domain])?;
+    Ok(Checked::CallService {
+        domain: Cow::Borrowed(domain),
+        service: Cow::Borrowed(service),
+        entities: vec![entity],
+        data,
+        guard: None,
+    })
+}
+
+/// The `entity_id` argument, which must be in one of `domains`.
+fn target_of(args: &Map<String, Value>, domains: &[&str]) -> Result<String, OpError> {
+    let id = string_arg(args, "entity_id")?.ok_or(error("missing", "entity_id", "is required"))?;
+    let entity = EntityId::parse(id, "entity_id")?;
+    if domains.contains(&entity.domain()) {
+        Ok(entity.as_str().to_string())
+    } else {
+        Err(error(
+            "wrong_domain",
+            "entity_id",
+            "belongs to a domain this op does not serve",
+        ))
+    }
+}
+
+fn object_arg(
+    args: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<Map<String, Value>>, OpError> {
+    match args.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(o)) => Ok(Some(o.clone())),
+        Some(_) => Err(error("wrong_type", field, "must be an object")),
+    }
+}
+
+fn one(key: &str, value: Value) -> Map<String, Value> {
+    let mut map = Map::new();
+    map.insert(key.to_string(), value);
+    map
+}
+
+/// `ha.input.set`: the service and guard for the helper's domain.
+fn input_set<'a>(args: &'a Map<String, Value>) -> Result<Checked<'a>, OpError> {
+    let entity = target_of(
+        args,
+        &[
+            "input_boolean",
+            "input_number",
+            "input_select",
+            "input_text",
+            "input_datetime",
+        ],
+    )?;
+    let value = args
+        .get("value")
+        .ok_or(error("missing", "value", "is required"))?;
+    let domain = entity.split_once('.').map_or("", |(d, _)| d);
+    let (domain, service, data, guard): (
+        &'static str,
+        &'static str,
+        Map<String, Value>,
+        Option<Guard>,
+    ) = match domain {
+        "input_boolean" => match value {
+            Value::Bool(true) => ("input_boolean", "turn_on", Map::new(), None),
+            Value::Bool(false) => ("input_boolean", "turn_off", Map::new(), None),
+            _ => {
+                return Err(error(
+                    "wrong_type",
+                    "value",
+                    "must be true or false for an input_boolean",
+                ));
+            }
+        },
+        "input_number" => {
+            let n = value.as_f64().ok_or(error(
+                "wrong_type",
+                "value",
+                "must be a number for an input_number",
+            ))?;
+            (
+                "input_number",
+                "set_value",
+                one("value", n.into()),
+                Some(Guard::Range(n)),
+            )
+        }
+        "input_select" => {
+            let option = value.as_str().ok_or(error(
+                "wrong_type",
+                "value",
+                "must be a string for an input_select",
+            ))?;
+            (
+                "input_select",
+                "select_option",
+                one("option", option.into()),
+                Some(Guard::Option(option.to_string())),
+            )
+        }
+        "input_text" => {
+            let text = value.as_str().ok_or(error(
+                "wrong_type",
+                "value",
+                "must be a string for an input_text",
+            ))?;
+            (
+                "input_text",
+                "set_value",
+                one("value", text.into()),
+                Some(Guard::TextLength(text.chars().count())),
+            )
+        }
+        _ => {
+            let text = value.as_str().ok_or(error(
+                "wrong_type",
+                "value",
+                "must be a string for an input_datetime",
+            ))?;
+            (
+                "input_datetime",
+                "set_datetime",
+                one(datetime_kind(text)?, text.into()),
+                None,
+            )
+        }
+    };
+    Ok(Checked::CallService {
+        domain: Cow::Borrowed(domain),
+        service: Cow::Borrowed(service),
+        entities: vec![entity],
+        data,
+        guard,
+    })
+}
+
+/// Which field of `input_datetime.set_datetime` a value fills:
+/// `YYYY-MM-DD` → date, `HH:MM[:SS]` → time, `YYYY-MM-DD HH:MM:SS` → datetime.
+fn datetime_kind(text: &str) -> Result<&'static str, OpError> {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    let is_date = |s: &str| {
+        let p: Vec<&str> = s.split('-').collect();
+        p.len() == 3 && digits(p[0], 4) && digits(p[1], 2) && digits(p[2], 2)
+    };
+    let is_time = |s: &str| {
+        let p: Vec<&str> = s.split(':').collect();
+        (p.len() == 2 || p.len() == 3) && p.iter().all(|x| digits(x, 2))
+    };
+    match text.split_once(' ') {
+        None if is_date(text) => Ok("date"),
+        None if is_time(text) => Ok("time"),
+        Some((d, t)) if is_date(d) && is_time(t) => Ok("datetime"),
+        _ => Err(error(
+            "invalid_datetime",
+            "value",
+            "use YYYY-MM-DD, HH:MM:SS or YYYY-MM-DD HH:MM:SS",
+        )),
+    }
 }
 
 /// Which entities `ha.states` returns.
@@ -231,8 +493,90 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
                 service: Cow::Borrowed(service),
                 entities,
                 data,
+                guard: None,
             })
         }
+        Op::SceneActivate => entity_service(args, "scene", "turn_on", Map::new()),
+        Op::ScriptRun => {
+            let data = object_arg(args, "variables")?
+                .map(|v| one("variables", Value::Object(v)))
+                .unwrap_or_default();
+            entity_service(args, "script", "turn_on", data)
+        }
+        Op::AutomationTrigger => {
+            let data = match args.get("skip_condition") {
+                None | Some(Value::Null) => Map::new(),
+                Some(Value::Bool(skip)) => one("skip_condition", (*skip).into()),
+                Some(_) => {
+                    return Err(error(
+                        "wrong_type",
+                        "skip_condition",
+                        "must be true or false",
+                    ));
+                }
+            };
+            entity_service(args, "automation", "trigger", data)
+        }
+        Op::AutomationEnable => entity_service(args, "automation", "turn_on", Map::new()),
+        Op::AutomationDisable => entity_service(args, "automation", "turn_off", Map::new()),
+        Op::InputSet => input_set(args),
+        Op::Notify => {
+            let message = string_arg(args, "message")?
+                .filter(|m| !m.trim().is_empty())
+                .ok_or(error(
+                    "missing",
+                    "message",
+                    "is required and may not be empty",
+                ))?;
+            let service = string_arg(args, "service")?.unwrap_or("notify");
+            check_name(service, "service")?;
+            let mut data = one("message", message.into());
+            if let Some(title) = string_arg(args, "title")? {
+                data.insert("title".into(), title.into());
+            }
+            if let Some(extra) = object_arg(args, "data")? {
+                data.insert("data".into(), Value::Object(extra));
+            }
+            Ok(Checked::CallService {
+                domain: Cow::Borrowed("notify"),
+                service: Cow::Borrowed(service),
+                entities: Vec::new(),
+                data,
+                guard: None,
+            })
+        }
+        Op::TimerStart => {
+            let data = match string_arg(args, "duration") {
+                Ok(None) if args.get("duration").is_none_or(Value::is_null) => Map::new(),
+                Ok(Some(text)) => one(
+                    "duration",
+                    hms(parse_duration(text, "duration")?).as_str().into(),
+                ),
+                _ => match args.get("duration").and_then(Value::as_u64) {
+                    Some(secs) => {
+                        let secs = u32::try_from(secs)
+                            .ok()
+                            .filter(|&s| s <= lee_core::ha::MAX_DURATION_SECS)
+                            .ok_or(error(
+                                "invalid_duration",
+                                "duration",
+                                "is longer than 100 days",
+                            ))?;
+                        one("duration", hms(secs).as_str().into())
+                    }
+                    None => {
+                        return Err(error(
+                            "wrong_type",
+                            "duration",
+                            "must be seconds or a text like 5m or 00:05:00",
+                        ));
+                    }
+                },
+            };
+            entity_service(args, "timer", "start", data)
+        }
+        Op::TimerPause => entity_service(args, "timer", "pause", Map::new()),
+        Op::TimerCancel => entity_service(args, "timer", "cancel", Map::new()),
     }
 }
 
@@ -274,6 +618,8 @@ pub(crate) enum Failed {
     Unexpected(&'static str),
     /// The breaker is open: Home Assistant failed repeatedly, no request was made.
     BreakerOpen,
+    /// The target's own limits refuse the value; the service was not called.
+    Rejected(OpError),
 }
 
 impl Client<'_> {
@@ -388,6 +734,36 @@ impl Client<'_> {
         Ok(answer)
     }
 
+    /// Check `guard` against `entity`'s attributes, read from the cache when
+    /// fresh, else from Home Assistant (a read; the service is not called
+    /// when the value is refused).
+    pub fn check_guard<E, B>(
+        &mut self,
+        guard: &Guard,
+        entity: &str,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<(), Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let cached = cache
+            .get(state_key(entity).as_bytes(), now)
+            .and_then(state_of)
+            .map(<[u8]>::to_vec);
+        let state: Value = match cached {
+            Some(raw) => serde_json::from_slice(&raw)
+                .map_err(|_| Failed::Unexpected("a cached state is not JSON"))?,
+            None => {
+                let answer: Value = serde_json::from_str(&self.state(entity)?)
+                    .map_err(|_| Failed::Unexpected("a state is not JSON"))?;
+                answer["state"].clone()
+            }
+        };
+        guard.check(&state["attributes"]).map_err(Failed::Rejected)
+    }
+
     /// `POST /api/services/<domain>/<service>` with the targets and data.
     pub fn call_service(
         &mut self,
@@ -484,6 +860,7 @@ pub(crate) fn error_answer(op: &str, refused: &Refused) -> Value {
                 .to_string(),
         ),
         Refused::Failed(Failed::Unexpected(what)) => ("unexpected_answer", "", what.to_string()),
+        Refused::Failed(Failed::Rejected(e)) => (e.code, e.field, e.message.to_string()),
         Refused::Failed(Failed::BreakerOpen) => (
             "unreachable",
             "",
@@ -521,4 +898,114 @@ pub(crate) fn changed_entities(answer: &[u8]) -> Vec<String> {
     serde_json::from_slice::<Answer>(answer)
         .map(|a| a.changed.into_iter().map(|c| c.entity_id).collect())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn guards_read_the_helpers_own_limits() {
+        let number = json!({"min": 0.0, "max": 100.0, "step": 1.0});
+        assert!(Guard::Range(100.0).check(&number).is_ok());
+        assert_eq!(
+            Guard::Range(100.5).check(&number).unwrap_err().code,
+            "out_of_range"
+        );
+        assert_eq!(
+            Guard::Range(-1.0).check(&number).unwrap_err().code,
+            "out_of_range"
+        );
+        let select = json!({"options": ["Home", "Away"]});
+        assert!(Guard::Option("Away".into()).check(&select).is_ok());
+        assert_eq!(
+            Guard::Option("away".into())
+                .check(&select)
+                .unwrap_err()
+                .code,
+            "unknown_option"
+        );
+        assert_eq!(
+            Guard::Option("Home".into())
+                .check(&json!({}))
+                .unwrap_err()
+                .code,
+            "unknown_option"
+        );
+        let text = json!({"min": 1, "max": 5});
+        assert!(Guard::TextLength(5).check(&text).is_ok());
+        assert_eq!(
+            Guard::TextLength(6).check(&text).unwrap_err().field,
+            "value"
+        );
+        assert_eq!(
+            Guard::TextLength(0).check(&text).unwrap_err().code,
+            "out_of_range"
+        );
+    }
+
+    #[test]
+    fn input_set_picks_the_service_of_each_helper() {
+        let set = |entity: &str, value: Value| {
+            let args = json!({"op": "ha.input.set", "entity_id": entity, "value": value});
+            match input_set(args.as_object().unwrap()) {
+                Ok(Checked::CallService {
+                    domain,
+                    service,
+                    data,
+                    guard,
+                    ..
+                }) => Ok((format!("{domain}.{service}"), Value::Object(data), guard)),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.code),
+            }
+        };
+        assert_eq!(
+            set("input_select.mode", json!("Away")),
+            Ok((
+                "input_select.select_option".into(),
+                json!({"option": "Away"}),
+                Some(Guard::Option("Away".into()))
+            ))
+        );
+        assert_eq!(
+            set("input_text.note", json!("hi")),
+            Ok((
+                "input_text.set_value".into(),
+                json!({"value": "hi"}),
+                Some(Guard::TextLength(2))
+            ))
+        );
+        assert_eq!(
+            set("input_datetime.alarm", json!("07:30:00")),
+            Ok((
+                "input_datetime.set_datetime".into(),
+                json!({"time": "07:30:00"}),
+                None
+            ))
+        );
+        assert_eq!(
+            set("input_datetime.day", json!("2026-12-24")),
+            Ok((
+                "input_datetime.set_datetime".into(),
+                json!({"date": "2026-12-24"}),
+                None
+            ))
+        );
+        assert_eq!(
+            set("input_datetime.at", json!("2026-12-24 07:30:00")),
+            Ok((
+                "input_datetime.set_datetime".into(),
+                json!({"datetime": "2026-12-24 07:30:00"}),
+                None
+            ))
+        );
+        assert_eq!(
+            set("input_datetime.at", json!("24/12/2026")),
+            Err("invalid_datetime")
+        );
+        assert_eq!(set("input_boolean.flag", json!(1)), Err("wrong_type"));
+        assert_eq!(set("input_select.mode", json!(3)), Err("wrong_type"));
+    }
 }
