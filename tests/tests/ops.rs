@@ -410,3 +410,37 @@ fn timers_start_pause_and_cancel() {
         "idle"
     );
 }
+
+#[test]
+fn assist_answers_with_speech() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let (ok, answer) =
+        h.op(json!({"op": "ha.conversation", "text": "blah blah nonsense", "language": "en"}));
+    assert!(ok, "{answer}");
+    assert_eq!(answer["speech"], "Sorry, I couldn't understand that");
+    assert_eq!(answer["response_type"], "error");
+    assert_eq!(answer["language"], "en");
+    let post = h.posts().pop().unwrap();
+    assert_eq!(post.0, "POST /api/conversation/process HTTP/1.1");
+    assert_eq!(
+        post.1,
+        json!({"text": "blah blah nonsense", "language": "en"})
+    );
+    for (op, code) in [
+        (json!({"op": "ha.conversation"}), "missing"),
+        (json!({"op": "ha.conversation", "text": "  "}), "missing"),
+        (
+            json!({"op": "ha.conversation", "text": "hi", "language": "en gb"}),
+            "invalid_language",
+        ),
+        (
+            json!({"op": "ha.conversation", "text": "x".repeat(1001)}),
+            "too_long",
+        ),
+    ] {
+        let (ok, answer) = h.op(op.clone());
+        assert!(!ok && answer["error"]["code"] == code, "{op}: {answer}");
+    }
+}

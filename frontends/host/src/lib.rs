@@ -564,7 +564,7 @@ impl Bridge {
         let op = ops::Op::named(name).ok_or(Refused::Bad(lee_core::ha::OpError {
             code: "unknown_op",
             field: "op",
-            message: "lee knows ha.health, ha.states, ha.state and ha.call_service",
+            message: "not an op lee knows (README, Engine ops, lists them)",
         }))?;
         let args: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(event)
             .map_err(|_| {
@@ -635,6 +635,7 @@ impl Bridge {
                         }
                         client.call_service(domain, service, entities, data)
                     }
+                    Checked::Conversation(body) => client.conversation(body),
                 }?;
                 let dst = out.get_mut(..answer.len()).ok_or(ops::Failed::Unexpected(
                     "the answer is larger than lee's answer buffer",

@@ -13,6 +13,12 @@
 //! | `ha.states` | optional `entity_ids` (list) or `domain` | one `GET /api/states`; every entity is filed in the cache |
 //! | `ha.state` | `entity_id` | from the cache when fresh, else `GET /api/states/<entity_id>` |
 //! | `ha.call_service` | `domain`, `service`, `entity_id` or `entity_ids`, optional `data` (object) | `POST /api/services/<domain>/<service>`, one request for every target |
+//! | `ha.scene.activate`, `ha.script.run` (`variables`) | `entity_id` in the op's domain | `scene.turn_on`, `script.turn_on` |
+//! | `ha.automation.trigger` (`skip_condition`), `.enable`, `.disable` | `entity_id` | `automation.trigger`, `turn_on`, `turn_off` |
+//! | `ha.input.set` | `entity_id` of a helper, `value` | the helper's service, within the limits its state gives ([`Guard`]) |
+//! | `ha.notify` | `message`, optional `title`, `service`, `data` | `notify.<service>` |
+//! | `ha.timer.start` (`duration`), `.pause`, `.cancel` | `entity_id` | `timer.start`, `pause`, `cancel` |
+//! | `ha.conversation` | `text`, optional `conversation_id`, `language` | `POST /api/conversation/process` (Assist) |
 //!
 //! Caching: each entity's state is filed under `ha.state/<entity_id>` for
 //! [`STATE_TTL`], tagged with the HA client module. `ha.state` is answered
@@ -77,11 +83,13 @@ pub enum Op {
     TimerPause,
     /// `ha.timer.cancel`.
     TimerCancel,
+    /// `ha.conversation`.
+    Conversation,
 }
 
 impl Op {
     /// Every op, with its name.
-    pub const ALL: [(&'static str, Op); 14] = [
+    pub const ALL: [(&'static str, Op); 15] = [
         ("ha.health", Op::Health),
         ("ha.states", Op::States),
         ("ha.state", Op::State),
@@ -96,6 +104,7 @@ impl Op {
         ("ha.timer.start", Op::TimerStart),
         ("ha.timer.pause", Op::TimerPause),
         ("ha.timer.cancel", Op::TimerCancel),
+        ("ha.conversation", Op::Conversation),
     ];
 
     /// Whether the op changes something (runs in the services module).
@@ -127,6 +136,8 @@ pub(crate) enum Checked<'a> {
         /// A limit read from the target's state before the call.
         guard: Option<Guard>,
     },
+    /// The body of `POST /api/conversation/process`.
+    Conversation(Map<String, Value>),
 }
 
 /// A check against the target entity's own limits (its state's attributes),
@@ -575,6 +586,42 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
             };
             entity_service(args, "timer", "start", data)
         }
+        Op::Conversation => {
+            let text = string_arg(args, "text")?
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(error("missing", "text", "is required and may not be empty"))?;
+            if text.chars().count() > 1000 {
+                return Err(error(
+                    "too_long",
+                    "text",
+                    "may hold at most 1000 characters",
+                ));
+            }
+            let mut body = one("text", text.into());
+            if let Some(id) = string_arg(args, "conversation_id")? {
+                if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
+                    return Err(error(
+                        "invalid_conversation_id",
+                        "conversation_id",
+                        "must be 1 to 128 printable characters",
+                    ));
+                }
+                body.insert("conversation_id".into(), id.into());
+            }
+            if let Some(language) = string_arg(args, "language")? {
+                let tag = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+                if !(2..=16).contains(&language.len()) || !language.bytes().all(tag) {
+                    return Err(error(
+                        "invalid_language",
+                        "language",
+                        "must be a language tag such as en or en-GB",
+                    ));
+                }
+                body.insert("language".into(), language.into());
+            }
+            Ok(Checked::Conversation(body))
+        }
         Op::TimerPause => entity_service(args, "timer", "pause", Map::new()),
         Op::TimerCancel => entity_service(args, "timer", "cancel", Map::new()),
     }
@@ -762,6 +809,28 @@ impl Client<'_> {
             }
         };
         guard.check(&state["attributes"]).map_err(Failed::Rejected)
+    }
+
+    /// `POST /api/conversation/process`: Assist's speech and the conversation id.
+    pub fn conversation(&mut self, body: &Map<String, Value>) -> Result<String, Failed> {
+        let body = serde_json::to_vec(body)
+            .map_err(|_| Failed::Unexpected("the text could not be written"))?;
+        let answer = self.send(Method::Post, "/api/conversation/process", &body)?;
+        let v: Value = serde_json::from_slice(answer)
+            .map_err(|_| Failed::Unexpected("Assist did not answer JSON"))?;
+        let response = &v["response"];
+        let speech = response["speech"]["plain"]["speech"]
+            .as_str()
+            .ok_or(Failed::Unexpected("Assist's answer has no speech"))?;
+        Ok(serde_json::json!({
+            "ok": true,
+            "op": "ha.conversation",
+            "speech": speech,
+            "conversation_id": v["conversation_id"],
+            "response_type": response["response_type"],
+            "language": response["language"],
+        })
+        .to_string())
     }
 
     /// `POST /api/services/<domain>/<service>` with the targets and data.
