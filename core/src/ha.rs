@@ -170,6 +170,89 @@ pub fn hms(seconds: u32) -> heapless::String<12> {
     out
 }
 
+/// Longest word compared by [`name_score`]; longer words are cut there.
+const WORD: usize = 32;
+
+/// How well `query` names something called `name`, from 0 (not at all) to
+/// 1000 (the same words), for finding "kitchen lite" → "Kitchen Lights".
+///
+/// Both are cut into lowercase words. Each query word scores its best
+/// match among the name's words: edit-distance similarity, or 900 when a
+/// word of three letters or more starts the name's word. The score is the
+/// mean over the query's words, less up to a fifth for name words nothing
+/// matched, so "kitchen" prefers "Kitchen" to "Kitchen Window Blinds".
+pub fn name_score(query: &str, name: &str) -> u16 {
+    let mut total = 0u32;
+    let mut query_words = 0u32;
+    let mut used = 0u64;
+    let name_words = words(name).count().min(64) as u32;
+    if name_words == 0 {
+        return 0;
+    }
+    for q in words(query) {
+        query_words += 1;
+        let mut best = (0u32, None);
+        for (i, n) in words(name).enumerate().take(64) {
+            let score = word_score(&q, &n);
+            // On a tie, a name word not matched yet wins ("door door").
+            let fresher = score == best.0 && best.1.is_some_and(|j: usize| used & (1u64 << j) != 0);
+            if score > best.0 || fresher && used & (1u64 << i) == 0 {
+                best = (score, Some(i));
+            }
+        }
+        total += best.0;
+        if let (s, Some(i)) = best
+            && s >= 500
+        {
+            used |= 1 << i;
+        }
+    }
+    if query_words == 0 {
+        return 0;
+    }
+    let mean = total / query_words;
+    let matched = used.count_ones();
+    // Unmatched name words cost up to a fifth.
+    (mean * (800 + 200 * matched / name_words) / 1000) as u16
+}
+
+/// The lowercase words of `text`, as fixed buffers of at most [`WORD`] chars.
+fn words(text: &str) -> impl Iterator<Item = heapless::Vec<char, WORD>> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().flat_map(char::to_lowercase).take(WORD).collect())
+}
+
+fn word_score(q: &[char], n: &[char]) -> u32 {
+    if q == n {
+        return 1000;
+    }
+    if q.len() >= 3 && n.starts_with(q) {
+        return 900;
+    }
+    let longest = q.len().max(n.len()) as u32;
+    let distance = edit_distance(q, n) as u32;
+    1000u32.saturating_sub(distance * 1000 / longest.max(1))
+}
+
+/// Levenshtein distance of two words of at most [`WORD`] chars, in fixed rows.
+fn edit_distance(a: &[char], b: &[char]) -> usize {
+    let mut previous = [0usize; WORD + 1];
+    let mut current = [0usize; WORD + 1];
+    for (j, slot) in previous.iter_mut().enumerate().take(b.len() + 1) {
+        *slot = j;
+    }
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
 /// The cache key prefix of entity states.
 pub const STATE_KEY_PREFIX: &str = "ha.state/";
 
@@ -283,6 +366,19 @@ mod tests {
     }
 
     #[test]
+    fn names_are_found_despite_typos() {
+        assert_eq!(name_score("Kitchen Lights", "kitchen lights"), 1000);
+        let lite = name_score("kitchen lite", "Kitchen Lights");
+        assert!(lite > 700, "{lite}");
+        assert!(lite > name_score("kitchen lite", "Living Room Lights"));
+        assert!(name_score("kitchen", "Kitchen") > name_score("kitchen", "Kitchen Window Blinds"));
+        assert!(name_score("bed", "Bed Light") > name_score("bed", "Ceiling Lights"));
+        assert_eq!(name_score("", "Kitchen"), 0);
+        assert_eq!(name_score("kitchen", "!!"), 0);
+        assert_eq!(edit_distance(&['a', 'b', 'c'], &['a', 'c']), 1);
+    }
+
+    #[test]
     fn state_keys_share_one_prefix() {
         let mut buf = [0u8; 300];
         let id = EntityId::parse("light.kitchen", "entity_id").unwrap();
@@ -292,6 +388,15 @@ mod tests {
     }
 
     proptest! {
+        /// Scores stay within 0..=1000 and a name always matches itself fully.
+        #[test]
+        fn name_scores_are_bounded(query in "\\PC{0,40}", name in "\\PC{0,40}") {
+            prop_assert!(name_score(&query, &name) <= 1000);
+            if words(&name).next().is_some() {
+                prop_assert_eq!(name_score(&name, &name), 1000);
+            }
+        }
+
         /// Every duration lee can write reads back the same.
         #[test]
         fn durations_round_trip(seconds in 0u32..=MAX_DURATION_SECS) {

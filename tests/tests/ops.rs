@@ -444,3 +444,36 @@ fn assist_answers_with_speech() {
         assert!(!ok && answer["error"]["code"] == code, "{op}: {answer}");
     }
 }
+
+#[test]
+fn find_names_entities_despite_typos() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let (ok, answer) = h.op(json!({"op": "ha.find", "name": "kitchen lite"}));
+    assert!(ok, "{answer}");
+    assert_eq!(answer["best"]["entity_id"], "light.kitchen_lights");
+    let candidates = answer["candidates"].as_array().unwrap();
+    assert!(candidates.len() > 1 && candidates.len() <= 5);
+    let scores: Vec<f64> = candidates
+        .iter()
+        .map(|c| c["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+    let (_, doors) =
+        h.op(json!({"op": "ha.find", "name": "front dore", "domain": "lock", "limit": 1}));
+    assert_eq!(
+        doors["candidates"],
+        json!([{"entity_id": "lock.front_door", "name": "Front Door", "score": 0.75}])
+    );
+    let (_, none) = h.op(json!({"op": "ha.find", "name": "zzzz qqqq"}));
+    assert_eq!(none["best"], Value::Null);
+    // One batch read served all three lookups.
+    assert_eq!(h.requests(), 1);
+    let (ok, answer) = h.op(json!({"op": "ha.find", "name": "x", "limit": 0}));
+    assert!(!ok);
+    assert_eq!(answer["error"]["field"], "limit");
+}

@@ -245,7 +245,7 @@ impl Bridge {
             let (slot, caching) = match op {
                 ops::Op::Health => (client, Caching::For(ops::HEALTH_TTL)),
                 ops::Op::State => (client, Caching::For(ops::STATE_TTL)),
-                ops::Op::States => (client, Caching::Never),
+                ops::Op::States | ops::Op::Find => (client, Caching::Never),
                 _ => (services, Caching::Never),
             };
             op_routes
@@ -636,6 +636,17 @@ impl Bridge {
                         client.call_service(domain, service, entities, data)
                     }
                     Checked::Conversation(body) => client.conversation(body),
+                    Checked::Find {
+                        name,
+                        filter,
+                        limit,
+                    } => {
+                        let states = match ops::states_from_cache(&ops::Filter::All, cache, now) {
+                            Some(states) => states,
+                            None => client.states(&ops::Filter::All, cache, now)?,
+                        };
+                        ops::find(&states, name, filter, *limit)
+                    }
                 }?;
                 let dst = out.get_mut(..answer.len()).ok_or(ops::Failed::Unexpected(
                     "the answer is larger than lee's answer buffer",

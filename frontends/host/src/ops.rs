@@ -19,6 +19,7 @@
 //! | `ha.notify` | `message`, optional `title`, `service`, `data` | `notify.<service>` |
 //! | `ha.timer.start` (`duration`), `.pause`, `.cancel` | `entity_id` | `timer.start`, `pause`, `cancel` |
 //! | `ha.conversation` | `text`, optional `conversation_id`, `language` | `POST /api/conversation/process` (Assist) |
+//! | `ha.find` | `name`, optional `domain`, `limit` (1–20, default 5) | the cached states, else `GET /api/states`; scored by [`lee_core::ha::name_score`] |
 //!
 //! Caching: each entity's state is filed under `ha.state/<entity_id>` for
 //! [`STATE_TTL`], tagged with the HA client module. `ha.state` is answered
@@ -85,11 +86,13 @@ pub enum Op {
     TimerCancel,
     /// `ha.conversation`.
     Conversation,
+    /// `ha.find`.
+    Find,
 }
 
 impl Op {
     /// Every op, with its name.
-    pub const ALL: [(&'static str, Op); 15] = [
+    pub const ALL: [(&'static str, Op); 16] = [
         ("ha.health", Op::Health),
         ("ha.states", Op::States),
         ("ha.state", Op::State),
@@ -105,11 +108,12 @@ impl Op {
         ("ha.timer.pause", Op::TimerPause),
         ("ha.timer.cancel", Op::TimerCancel),
         ("ha.conversation", Op::Conversation),
+        ("ha.find", Op::Find),
     ];
 
     /// Whether the op changes something (runs in the services module).
     pub fn writes(self) -> bool {
-        !matches!(self, Op::Health | Op::States | Op::State)
+        !matches!(self, Op::Health | Op::States | Op::State | Op::Find)
     }
 
     /// The op called `name`.
@@ -138,6 +142,12 @@ pub(crate) enum Checked<'a> {
     },
     /// The body of `POST /api/conversation/process`.
     Conversation(Map<String, Value>),
+    /// `ha.find`: the name asked for, an optional domain, how many candidates.
+    Find {
+        name: String,
+        filter: Filter,
+        limit: usize,
+    },
 }
 
 /// A check against the target entity's own limits (its state's attributes),
@@ -622,6 +632,32 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
             }
             Ok(Checked::Conversation(body))
         }
+        Op::Find => {
+            let name = string_arg(args, "name")?
+                .map(str::trim)
+                .filter(|n| !n.is_empty() && n.len() <= 200)
+                .ok_or(error("missing", "name", "is required: 1 to 200 characters"))?;
+            let filter = match string_arg(args, "domain")? {
+                Some(domain) => {
+                    check_name(domain, "domain")?;
+                    Filter::Domain(domain.to_string())
+                }
+                None => Filter::All,
+            };
+            let limit = match args.get("limit") {
+                None | Some(Value::Null) => 5,
+                Some(v) => v.as_u64().filter(|n| (1..=20).contains(n)).ok_or(error(
+                    "out_of_range",
+                    "limit",
+                    "must be a whole number from 1 to 20",
+                ))? as usize,
+            };
+            Ok(Checked::Find {
+                name: name.to_string(),
+                filter,
+                limit,
+            })
+        }
         Op::TimerPause => entity_service(args, "timer", "pause", Map::new()),
         Op::TimerCancel => entity_service(args, "timer", "cancel", Map::new()),
     }
@@ -859,6 +895,53 @@ impl Client<'_> {
             changed.get()
         ))
     }
+}
+
+/// Candidates for a name below this score (of 1000) are not offered.
+const FIND_THRESHOLD: u16 = 500;
+
+/// `ha.find`'s answer from the `ha.states` answer `states`: the entities
+/// whose friendly name (or object id) best matches `name`, best first.
+pub(crate) fn find(
+    states: &str,
+    name: &str,
+    filter: &Filter,
+    limit: usize,
+) -> Result<String, Failed> {
+    let v: Value =
+        serde_json::from_str(states).map_err(|_| Failed::Unexpected("the states are not JSON"))?;
+    let mut candidates: Vec<(u16, &str, &str)> = v["states"]
+        .as_array()
+        .map(|s| s.as_slice())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|state| {
+            let id = state["entity_id"].as_str()?;
+            if !filter.keeps(id) {
+                return None;
+            }
+            let friendly = state["attributes"]["friendly_name"].as_str().unwrap_or("");
+            let object = id.split_once('.').map_or(id, |(_, o)| o);
+            let score = lee_core::ha::name_score(name, friendly)
+                .max(lee_core::ha::name_score(name, object));
+            (score >= FIND_THRESHOLD).then_some((score, id, friendly))
+        })
+        .collect();
+    candidates.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    candidates.truncate(limit);
+    let list: Vec<Value> = candidates
+        .iter()
+        .map(|(score, id, friendly)| {
+            serde_json::json!({"entity_id": id, "name": friendly, "score": f64::from(*score) / 1000.0})
+        })
+        .collect();
+    Ok(serde_json::json!({
+        "ok": true,
+        "op": "ha.find",
+        "best": list.first().cloned().unwrap_or(Value::Null),
+        "candidates": list,
+    })
+    .to_string())
 }
 
 /// `ha.states` from the cache alone, when the last batch's list of entities
