@@ -4,7 +4,7 @@
 //! service call whose effect shows, and bad arguments that never leave lee.
 
 use lee_host::{Bridge, Outcome};
-use lee_integration_tests::{FaultServer, RelayedHa, bridge_from_env};
+use lee_integration_tests::{Fault, FaultServer, RelayedHa, bridge_from_env};
 use serde_json::{Value, json};
 
 struct Harness {
@@ -476,4 +476,83 @@ fn find_names_entities_despite_typos() {
     let (ok, answer) = h.op(json!({"op": "ha.find", "name": "x", "limit": 0}));
     assert!(!ok);
     assert_eq!(answer["error"]["field"], "limit");
+}
+
+/// A bridge with an ops token, talking to a scripted server.
+fn scripted(faults: Vec<Fault>) -> (FaultServer, Bridge) {
+    let server = FaultServer::start(faults);
+    let bridge = bridge_from_env(&[("BASE_URL", &server.url), ("HA_TOKEN", "t")]);
+    (server, bridge)
+}
+
+fn answer_of(bridge: &mut Bridge, op: Value) -> Value {
+    serde_json::from_slice(bridge.handle(&serde_json::to_vec(&op).unwrap(), None).body).unwrap()
+}
+
+#[test]
+fn areas_are_resolved_once_through_the_template_api() {
+    let json_answer =
+        |body: &str| Fault::Respond(200, "application/json", body.as_bytes().to_vec());
+    let (server, mut bridge) = scripted(vec![
+        json_answer(r#"["light.a","light.b"]"#),
+        json_answer("[]"),
+        json_answer("[]"),
+    ]);
+    let call = json!({"op": "ha.call_service", "domain": "light", "service": "turn_on", "area": "Living Room"});
+    assert_eq!(answer_of(&mut bridge, call.clone())["ok"], true);
+    assert_eq!(answer_of(&mut bridge, call)["ok"], true);
+    let received = server.received();
+    let lines: Vec<&str> = received.iter().map(|r| r.request_line.as_str()).collect();
+    assert_eq!(
+        lines,
+        [
+            "POST /api/template HTTP/1.1",
+            "POST /api/services/light/turn_on HTTP/1.1",
+            "POST /api/services/light/turn_on HTTP/1.1"
+        ],
+        "the area's entities were cached"
+    );
+    let template: Value = serde_json::from_slice(&received[0].body).unwrap();
+    assert_eq!(
+        template["template"],
+        "{{ area_entities('Living Room') | tojson }}"
+    );
+    let service: Value = serde_json::from_slice(&received[1].body).unwrap();
+    assert_eq!(service, json!({"entity_id": ["light.a", "light.b"]}));
+}
+
+#[test]
+fn unknown_or_malformed_areas_are_refused() {
+    let (server, mut bridge) = scripted(vec![Fault::Respond(
+        200,
+        "application/json",
+        b"[]".to_vec(),
+    )]);
+    let answer = answer_of(
+        &mut bridge,
+        json!({"op": "ha.call_service", "domain": "light", "service": "turn_on", "area": "nowhere"}),
+    );
+    assert_eq!(answer["error"]["code"], "unknown_area");
+    assert_eq!(server.received().len(), 1, "the service was not called");
+    for area in ["kit'chen", "{{ x }}", "", "a\"b"] {
+        let answer = answer_of(&mut bridge, json!({"op": "ha.states", "area": area}));
+        assert_eq!(answer["error"]["code"], "invalid_area", "{area}");
+    }
+    assert_eq!(
+        server.received().len(),
+        1,
+        "no malformed area reached Home Assistant"
+    );
+}
+
+#[test]
+fn home_assistant_knows_no_area_called_nowhere() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let (ok, answer) = h.op(json!({"op": "ha.call_service", "domain": "light", "service": "turn_on", "area": "nowhere"}));
+    assert!(!ok);
+    assert_eq!(answer["error"]["code"], "unknown_area");
+    assert_eq!(h.posts().len(), 1, "only the template was asked");
+    assert_eq!(h.posts()[0].0, "POST /api/template HTTP/1.1");
 }

@@ -623,17 +623,34 @@ impl Bridge {
                     Checked::Health => client.health(),
                     Checked::State { entity } => client.state(entity),
                     Checked::States { filter } => client.states(filter, cache, now),
+                    Checked::StatesInArea { area } => {
+                        let entities = client.area_entities(area, cache, now)?;
+                        client.states(&ops::Filter::Entities(entities), cache, now)
+                    }
                     Checked::CallService {
                         domain,
                         service,
                         entities,
+                        area,
                         data,
                         guard,
                     } => {
-                        if let (Some(guard), Some(entity)) = (guard, entities.first()) {
+                        let mut targets = entities.clone();
+                        if let Some(area) = area {
+                            targets.extend(client.area_entities(area, cache, now)?);
+                        }
+                        if let (Some(guard), Some(entity)) = (guard, targets.first()) {
                             client.check_guard(guard, entity, cache, now)?;
                         }
-                        client.call_service(domain, service, entities, data)
+                        let answer = client.call_service(domain, service, &targets, data)?;
+                        // Exactly what the call touched: its targets and what HA says changed.
+                        for entity in targets
+                            .into_iter()
+                            .chain(ops::changed_entities(answer.as_bytes()))
+                        {
+                            cache.invalidate_key(ops::state_key(&entity).as_bytes());
+                        }
+                        Ok(answer)
                     }
                     Checked::Conversation(body) => client.conversation(body),
                     Checked::Find {
@@ -668,17 +685,6 @@ impl Bridge {
             Err(_) => return Err(Refused::Engine),
         };
         let answer = &self.out[..len];
-        if let Checked::CallService { entities, .. } = &checked {
-            // Exactly what the call touched: its targets and what HA says changed.
-            for entity in entities
-                .iter()
-                .cloned()
-                .chain(ops::changed_entities(answer))
-            {
-                self.cache
-                    .invalidate_key(ops::state_key(&entity).as_bytes());
-            }
-        }
         self.report.clear();
         self.report.extend_from_slice(answer);
         Ok(())

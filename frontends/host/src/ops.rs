@@ -10,9 +10,9 @@
 //! | op | arguments | Home Assistant |
 //! |---|---|---|
 //! | `ha.health` | none | `GET /api/`, answer cached 30 s |
-//! | `ha.states` | optional `entity_ids` (list) or `domain` | one `GET /api/states`; every entity is filed in the cache |
+//! | `ha.states` | optional `entity_ids` (list), `domain` or `area` | one `GET /api/states`; every entity is filed in the cache |
 //! | `ha.state` | `entity_id` | from the cache when fresh, else `GET /api/states/<entity_id>` |
-//! | `ha.call_service` | `domain`, `service`, `entity_id` or `entity_ids`, optional `data` (object) | `POST /api/services/<domain>/<service>`, one request for every target |
+//! | `ha.call_service` | `domain`, `service`, `entity_id` or `entity_ids` and/or `area`, optional `data` (object) | `POST /api/services/<domain>/<service>`, one request for every target; areas through `POST /api/template` (`area_entities`, cached) |
 //! | `ha.scene.activate`, `ha.script.run` (`variables`) | `entity_id` in the op's domain | `scene.turn_on`, `script.turn_on` |
 //! | `ha.automation.trigger` (`skip_condition`), `.enable`, `.disable` | `entity_id` | `automation.trigger`, `turn_on`, `turn_off` |
 //! | `ha.input.set` | `entity_id` of a helper, `value` | the helper's service, within the limits its state gives ([`Guard`]) |
@@ -44,6 +44,12 @@ use serde_json::{Map, Value};
 
 /// How long an entity's state is served from the cache.
 pub const STATE_TTL: Duration = Duration::from_secs(5);
+
+/// How long an area's entity list is reused.
+pub const AREA_TTL: Duration = Duration::from_secs(60);
+
+/// The cache key prefix of area entity lists.
+pub const AREA_KEY_PREFIX: &str = "ha.area/";
 
 /// How long `ha.health`'s answer is reused.
 pub const HEALTH_TTL: Duration = Duration::from_secs(30);
@@ -132,10 +138,16 @@ pub(crate) enum Checked<'a> {
     State {
         entity: String,
     },
+    /// `ha.states` of the entities in an area.
+    StatesInArea {
+        area: String,
+    },
     CallService {
         domain: Cow<'a, str>,
         service: Cow<'a, str>,
         entities: Vec<String>,
+        /// Targets every entity of this area too (resolved through HA's template API).
+        area: Option<String>,
         data: Map<String, Value>,
         /// A limit read from the target's state before the call.
         guard: Option<Guard>,
@@ -217,9 +229,27 @@ fn entity_service<'a>(
         domain: Cow::Borrowed(domain),
         service: Cow::Borrowed(service),
         entities: vec![entity],
+        area: None,
         data,
         guard: None,
     })
+}
+
+/// The `area` argument: an area id or name. Only letters, digits, spaces,
+/// `_` and `-`, so it can be written into a template without escaping.
+fn area_arg(args: &Map<String, Value>) -> Result<Option<String>, OpError> {
+    let Some(area) = string_arg(args, "area")? else {
+        return Ok(None);
+    };
+    let allowed = |c: char| c.is_alphanumeric() || c == ' ' || c == '_' || c == '-';
+    if area.trim().is_empty() || area.chars().count() > 64 || !area.chars().all(allowed) {
+        return Err(error(
+            "invalid_area",
+            "area",
+            "an area is 1 to 64 letters, digits, spaces, _ or -",
+        ));
+    }
+    Ok(Some(area.trim().to_string()))
 }
 
 /// The `entity_id` argument, which must be in one of `domains`.
@@ -344,6 +374,7 @@ fn input_set<'a>(args: &'a Map<String, Value>) -> Result<Checked<'a>, OpError> {
         domain: Cow::Borrowed(domain),
         service: Cow::Borrowed(service),
         entities: vec![entity],
+        area: None,
         data,
         guard,
     })
@@ -449,6 +480,16 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
     match op {
         Op::Health => Ok(Checked::Health),
         Op::States => {
+            if let Some(area) = area_arg(args)? {
+                if args.contains_key("entity_ids") || args.contains_key("domain") {
+                    return Err(error(
+                        "conflicting_arguments",
+                        "area",
+                        "give one of entity_ids, domain or area",
+                    ));
+                }
+                return Ok(Checked::StatesInArea { area });
+            }
             let filter = match (entity_list(args)?, string_arg(args, "domain")?) {
                 (Some(_), Some(_)) => {
                     return Err(error(
@@ -495,6 +536,7 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
                 (None, Some(ids)) => ids,
                 (None, None) => Vec::new(),
             };
+            let area = area_arg(args)?;
             let data = match args.get("data") {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(data)) => {
@@ -513,6 +555,7 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
                 domain: Cow::Borrowed(domain),
                 service: Cow::Borrowed(service),
                 entities,
+                area,
                 data,
                 guard: None,
             })
@@ -562,6 +605,7 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
                 domain: Cow::Borrowed("notify"),
                 service: Cow::Borrowed(service),
                 entities: Vec::new(),
+                area: None,
                 data,
                 guard: None,
             })
@@ -845,6 +889,43 @@ impl Client<'_> {
             }
         };
         guard.check(&state["attributes"]).map_err(Failed::Rejected)
+    }
+
+    /// The entity ids of `area`, from the cache ([`AREA_TTL`]) or from
+    /// `POST /api/template` with `area_entities`. An area without entities
+    /// (or one Home Assistant does not know) is refused.
+    pub fn area_entities<E, B>(
+        &mut self,
+        area: &str,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<Vec<String>, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let key = format!("{AREA_KEY_PREFIX}{area}");
+        let listed = match cache.get(key.as_bytes(), now) {
+            Some(cached) => cached.to_vec(),
+            None => {
+                // `area` holds no quote or brace (see `area_arg`): safe inside the template.
+                let template = format!("{{{{ area_entities('{area}') | tojson }}}}");
+                let body = serde_json::to_vec(&serde_json::json!({ "template": template }))
+                    .map_err(|_| Failed::Unexpected("the template could not be written"))?;
+                self.send(Method::Post, "/api/template", &body)?.to_vec()
+            }
+        };
+        let entities: Vec<String> = serde_json::from_slice(&listed)
+            .map_err(|_| Failed::Unexpected("area_entities did not answer a JSON list"))?;
+        if entities.is_empty() {
+            return Err(Failed::Rejected(error(
+                "unknown_area",
+                "area",
+                "has no entities in Home Assistant (or does not exist)",
+            )));
+        }
+        let _ = cache.insert(key.as_bytes(), HA_CLIENT, &listed, AREA_TTL, now);
+        Ok(entities)
     }
 
     /// `POST /api/conversation/process`: Assist's speech and the conversation id.
