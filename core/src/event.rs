@@ -12,6 +12,7 @@
 //! | `diagnostics: true` | lee's diagnostics report ([`Event::Diagnostics`]) |
 //! | `requestContext.http` | a Lambda Function URL / API Gateway v2 HTTP request ([`Event::Http`]) |
 //! | `op` | an engine op on Home Assistant's REST API ([`Event::Op`]) |
+//! | `request.type` | an Alexa custom-skill request ([`Event::Skill`]) |
 //!
 //! Anything else is a clear [`ClassifyError`], never a guess.
 
@@ -44,6 +45,10 @@ pub enum Event<'a> {
     /// An engine op, `{"op": "ha.states", ...}`: the op's name; its
     /// arguments are read by the op itself.
     Op(&'a str),
+    /// An Alexa custom-skill request: its `request.type` (`LaunchRequest`,
+    /// `IntentRequest`, `SessionEndedRequest`, ...); the rest is read by the
+    /// skill handler.
+    Skill(&'a str),
 }
 
 /// The parts of an HTTP event lee looks at. Strings are raw JSON contents.
@@ -77,6 +82,8 @@ pub enum ClassifyError {
     MalformedHttp,
     /// It has an `op`, but not as a string.
     MalformedOp,
+    /// It has a `request`, but no `request.type` string.
+    MalformedSkillRequest,
 }
 
 impl fmt::Display for ClassifyError {
@@ -96,6 +103,9 @@ impl fmt::Display for ClassifyError {
                 f.write_str("the HTTP event lacks requestContext.http.method and path")
             }
             ClassifyError::MalformedOp => f.write_str("`op` must be a string naming the op"),
+            ClassifyError::MalformedSkillRequest => {
+                f.write_str("the custom-skill request lacks request.type")
+            }
         }
     }
 }
@@ -103,13 +113,14 @@ impl fmt::Display for ClassifyError {
 /// Read an event without copying it.
 pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
     let (mut directive, mut health, mut diagnostics, mut http) = (false, false, false, false);
-    let mut op = false;
+    let (mut op, mut skill) = (false, false);
     json::check(event, EVENT_MAX_DEPTH, |key| match key {
         b"directive" => directive = true,
         b"health_check" => health = true,
         b"diagnostics" => diagnostics = true,
         b"requestContext" => http = true,
         b"op" => op = true,
+        b"request" => skill = true,
         _ => {}
     })
     .map_err(ClassifyError::Json)?;
@@ -134,6 +145,11 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
             .map_err(|_| ClassifyError::MalformedOp)?;
         return Ok(Event::Op(doc.op));
     }
+    if skill {
+        let (doc, _) = serde_json_core::from_slice::<SkillDoc<'_>>(event)
+            .map_err(|_| ClassifyError::MalformedSkillRequest)?;
+        return Ok(Event::Skill(doc.request.kind));
+    }
     if health || diagnostics {
         let (doc, _) = serde_json_core::from_slice::<FlagsDoc>(event)
             .map_err(|_| ClassifyError::UnknownEvent)?;
@@ -145,6 +161,18 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
         }
     }
     Err(ClassifyError::UnknownEvent)
+}
+
+#[derive(Deserialize)]
+struct SkillDoc<'a> {
+    #[serde(borrow)]
+    request: SkillRequestDoc<'a>,
+}
+
+#[derive(Deserialize)]
+struct SkillRequestDoc<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +229,14 @@ mod tests {
             Ok(Event::Op("ha.state"))
         );
         assert_eq!(classify(br#"{"op": 7}"#), Err(ClassifyError::MalformedOp));
+        assert_eq!(
+            classify(br#"{"version":"1.0","session":{},"request":{"type":"IntentRequest","intent":{"name":"X","slots":{}}}}"#),
+            Ok(Event::Skill("IntentRequest"))
+        );
+        assert_eq!(
+            classify(br#"{"request":{}}"#),
+            Err(ClassifyError::MalformedSkillRequest)
+        );
         assert_eq!(
             classify(br#"{"diagnostics": true}"#),
             Ok(Event::Diagnostics)

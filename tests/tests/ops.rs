@@ -556,3 +556,77 @@ fn home_assistant_knows_no_area_called_nowhere() {
     assert_eq!(h.posts().len(), 1, "only the template was asked");
     assert_eq!(h.posts()[0].0, "POST /api/template HTTP/1.1");
 }
+
+fn skill_request(kind: &str, app: &str, utterance: Option<&str>) -> Vec<u8> {
+    let intent = match utterance {
+        Some(words) => {
+            json!({"name": "CatchAllIntent", "slots": {"utterance": {"name": "utterance", "value": words}}})
+        }
+        None => Value::Null,
+    };
+    serde_json::to_vec(&json!({
+        "version": "1.0",
+        "session": {"new": true, "sessionId": "s", "application": {"applicationId": app}, "attributes": {}, "user": {"userId": "u"}},
+        "context": {"System": {"application": {"applicationId": app}, "user": {"userId": "u"}}},
+        "request": {"type": kind, "requestId": "r", "locale": "en-US", "intent": intent},
+    }))
+    .unwrap()
+}
+
+#[test]
+fn a_custom_skill_talks_to_assist() {
+    let Some(ha) = lee_integration_tests::RealHa::from_env() else {
+        return;
+    };
+    let relay = FaultServer::relay_to(&ha.url);
+    let skill = "amzn1.ask.skill.lee-test";
+    let mut bridge = bridge_from_env(&[
+        ("BASE_URL", &relay.url),
+        ("HA_TOKEN", &ha.token),
+        ("ALEXA_SKILL_ID", skill),
+    ]);
+    let mut ask = |event: Vec<u8>| {
+        let handled = bridge.handle(&event, None);
+        (
+            handled.outcome,
+            serde_json::from_slice::<Value>(handled.body).unwrap(),
+        )
+    };
+    let (outcome, launch) = ask(skill_request("LaunchRequest", skill, None));
+    assert_eq!(outcome, Outcome::Skill(true));
+    assert_eq!(launch["response"]["shouldEndSession"], false);
+    let (_, said) = ask(skill_request(
+        "IntentRequest",
+        skill,
+        Some("blah blah nonsense"),
+    ));
+    assert_eq!(said["version"], "1.0");
+    assert_eq!(
+        said["response"]["outputSpeech"]["text"],
+        "Sorry, I couldn't understand that"
+    );
+    let to_assist = relay.received().pop().unwrap();
+    assert_eq!(
+        to_assist.request_line,
+        "POST /api/conversation/process HTTP/1.1"
+    );
+    assert_eq!(
+        serde_json::from_slice::<Value>(&to_assist.body).unwrap(),
+        json!({"text": "blah blah nonsense", "language": "en"})
+    );
+    let (_, ended) = ask(skill_request("SessionEndedRequest", skill, None));
+    assert_eq!(ended, json!({"version": "1.0", "response": {}}));
+    let requests = relay.received().len();
+    let (outcome, refused) = ask(skill_request(
+        "IntentRequest",
+        "amzn1.ask.skill.other",
+        Some("unlock the door"),
+    ));
+    assert_eq!(outcome, Outcome::Skill(false));
+    assert!(refused["error"].as_str().unwrap().contains("another skill"));
+    assert_eq!(
+        relay.received().len(),
+        requests,
+        "nothing reached Home Assistant"
+    );
+}

@@ -8,6 +8,7 @@
 //! | `DEBUG` | `true`/`1`/`yes`: debug mode; a directive without a token uses `LONG_LIVED_ACCESS_TOKEN` |
 //! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used in debug mode and for engine ops |
 //! | `HA_TOKEN` | the token for engine ops, when it should differ from `LONG_LIVED_ACCESS_TOKEN` |
+//! | `ALEXA_SKILL_ID` | the custom skill whose requests lee answers with Assist (others are refused) |
 //! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
@@ -151,6 +152,8 @@ pub struct Config {
     pub long_lived_token: Option<Secret>,
     /// The token for engine ops.
     pub ha_token: Option<Secret>,
+    /// The custom skill lee answers.
+    pub skill_id: Option<String>,
     /// Certificates to trust besides the public web roots.
     pub ca_bundle: Option<Pem>,
     /// Client certificate chain and key for mutual TLS.
@@ -233,6 +236,9 @@ impl Config {
                 "is needed with SSL_CLIENT_KEY for mutual TLS".into(),
             ),
         }
+        config.skill_id = var("ALEXA_SKILL_ID")
+            .map(|id| id.trim().to_string())
+            .filter(|id| !id.is_empty());
         config.ha_token = var("HA_TOKEN")
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())

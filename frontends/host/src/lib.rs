@@ -22,6 +22,7 @@ pub mod config;
 pub mod demo;
 pub mod ops;
 pub mod report;
+mod skill;
 pub mod transport;
 
 use std::time::Duration;
@@ -128,6 +129,8 @@ pub enum Outcome {
     Http(u16),
     /// An engine op; `false` when it answered an error.
     Op(bool),
+    /// An Alexa custom-skill request; `false` when it was refused.
+    Skill(bool),
 }
 
 /// The answer to any event: bytes to return and what they are.
@@ -163,6 +166,7 @@ pub struct Bridge {
     gateway: Gateway<Handler, 4>,
     ops: Gateway<ops::Op, 16>,
     op_token: Option<Secret>,
+    skill_id: Option<String>,
     cache: Cache<Box<[EntrySlot]>, Box<[u8]>>,
     slots: SlotPool<Box<[u8]>, Box<[SlotEntry]>>,
     metrics: Metrics,
@@ -275,6 +279,7 @@ impl Bridge {
                 .then(|| config.long_lived_token.clone())
                 .flatten(),
             op_token: config.ha_token.or_else(|| config.long_lived_token.clone()),
+            skill_id: config.skill_id,
             ops: op_routes,
             probe_token: config.long_lived_token,
             shared_secret: config.shared_secret,
@@ -339,6 +344,12 @@ impl Bridge {
             Ok(Event::Op(name)) => {
                 let ok = self.op(name, event);
                 self.report_handled(Outcome::Op(ok))
+            }
+            Ok(Event::Skill(kind)) => {
+                let started = self.clock.now();
+                let ok = self.skill(kind, event);
+                self.settle(started);
+                self.report_handled(Outcome::Skill(ok))
             }
             classified => {
                 let answer = self.answer_classified(classified, event, lambda_remaining);
@@ -531,16 +542,89 @@ impl Bridge {
         }
     }
 
+    /// Answer a custom-skill request (see [`skill`]); the answer is left in
+    /// `self.report`. Returns whether the request was served.
+    fn skill(&mut self, kind: &str, event: &[u8]) -> bool {
+        let request: serde_json::Value = match serde_json::from_slice(event) {
+            Ok(request) => request,
+            Err(_) => return self.refuse_skill("the request is not a JSON object"),
+        };
+        let conversation = skill::conversation_id(&request).map(str::to_string);
+        let (speech, end, conversation) =
+            match skill::turn(&request, kind, self.skill_id.as_deref()) {
+                Err(skill::SkillRefusal::NotConfigured) => {
+                    return self.refuse_skill("custom-skill requests need ALEXA_SKILL_ID");
+                }
+                Err(skill::SkillRefusal::WrongSkill) => {
+                    return self
+                        .refuse_skill("the request is for another skill than ALEXA_SKILL_ID");
+                }
+                Err(skill::SkillRefusal::Malformed(field)) => {
+                    tracing::warn!(field, "custom-skill request lacks a field");
+                    return self.refuse_skill("the request lacks a field lee needs");
+                }
+                Ok(skill::Turn::Ask(text)) => (Some(text.to_string()), false, conversation),
+                Ok(skill::Turn::Tell(text)) => (Some(text.to_string()), true, None),
+                Ok(skill::Turn::Nothing) => (None, true, None),
+                Ok(skill::Turn::Assist { text, language }) => {
+                    let op = serde_json::json!({
+                        "op": "ha.conversation",
+                        "text": text,
+                        "conversation_id": conversation,
+                        "language": language,
+                    });
+                    let token = skill::access_token(&request).map(|t| Secret::new(t.to_string()));
+                    let op = serde_json::to_vec(&op).unwrap_or_default();
+                    match self.run_op("ha.conversation", &op, token) {
+                        Ok(()) => {
+                            let answer: serde_json::Value =
+                                serde_json::from_slice(&self.report).unwrap_or_default();
+                            let speech = answer["speech"].as_str().map(str::to_string);
+                            let id = answer["conversation_id"].as_str().map(str::to_string);
+                            (speech, false, id.or(conversation))
+                        }
+                        Err(refused) => {
+                            let error = ops::error_answer("ha.conversation", &refused);
+                            tracing::warn!(
+                                "custom skill: Assist failed: {}",
+                                error["error"]["message"]
+                            );
+                            (
+                                Some("Sorry, Home Assistant did not answer.".to_string()),
+                                false,
+                                conversation,
+                            )
+                        }
+                    }
+                }
+            };
+        let answer = skill::response(speech.as_deref(), end, conversation.as_deref());
+        self.report_into(&answer);
+        true
+    }
+
+    /// After an op or a skill request: count it, reclaim the slots whose
+    /// policy says so.
+    fn settle(&mut self, started: Instant) {
+        let now = self.clock.now();
+        self.metrics.incr(Counter::Events);
+        let reclaimed = self.slots.end_invocation(now) + self.slots.reclaim(now);
+        self.metrics.add(Counter::SlotUnloads, reclaimed as u64);
+        self.metrics
+            .observe(Timer::Event, now.saturating_duration_since(started));
+    }
+
+    fn refuse_skill(&mut self, why: &'static str) -> bool {
+        tracing::warn!("custom-skill request refused: {why}");
+        self.report_into(&serde_json::json!({ "error": why }));
+        false
+    }
+
     /// Run an engine op; its answer (success or error) is left in `self.report`.
     fn op(&mut self, name: &str, event: &[u8]) -> bool {
         let started = self.clock.now();
-        self.metrics.incr(Counter::Events);
-        let result = self.run_op(name, event);
-        let now = self.clock.now();
-        self.slots.end_invocation(now);
-        self.slots.reclaim(now);
-        self.metrics
-            .observe(Timer::Event, now.saturating_duration_since(started));
+        let result = self.run_op(name, event, None);
+        self.settle(started);
         match result {
             Ok(()) => {
                 tracing::info!(op = name, "engine op answered");
@@ -559,7 +643,14 @@ impl Bridge {
         }
     }
 
-    fn run_op(&mut self, name: &str, event: &[u8]) -> Result<(), ops::Refused> {
+    /// Run an op with the ops token, or with `token` when given (a custom
+    /// skill's account-linked token).
+    fn run_op(
+        &mut self,
+        name: &str,
+        event: &[u8],
+        token: Option<Secret>,
+    ) -> Result<(), ops::Refused> {
         use ops::{Checked, Refused};
         let op = ops::Op::named(name).ok_or(Refused::Bad(lee_core::ha::OpError {
             code: "unknown_op",
@@ -575,7 +666,9 @@ impl Bridge {
                 })
             })?;
         let checked = ops::check(op, &args).map_err(Refused::Bad)?;
-        let token = self.op_token.clone().ok_or(Refused::NoToken)?;
+        let token = token
+            .or_else(|| self.op_token.clone())
+            .ok_or(Refused::NoToken)?;
         let transport = self.transport.as_mut().ok_or(Refused::NotConfigured)?;
         let now = self.clock.now();
         if let Checked::States { filter } = &checked
