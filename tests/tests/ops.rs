@@ -630,3 +630,68 @@ fn a_custom_skill_talks_to_assist() {
         "nothing reached Home Assistant"
     );
 }
+
+fn http_op(op: Value, secret: Option<&str>, method: &str) -> Vec<u8> {
+    let mut headers = json!({"content-type": "application/json"});
+    if let Some(secret) = secret {
+        headers["x-lee-secret"] = secret.into();
+    }
+    serde_json::to_vec(&json!({
+        "version": "2.0", "rawPath": "/op", "headers": headers,
+        "requestContext": {"http": {"method": method, "path": "/op"}},
+        "body": op.to_string(), "isBase64Encoded": false,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn ops_over_a_function_url_need_the_shared_secret() {
+    let state = br#"{"entity_id":"light.a","state":"on","attributes":{}}"#;
+    let server = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        state.to_vec(),
+    )]);
+    let mut bridge = bridge_from_env(&[
+        ("BASE_URL", &server.url),
+        ("HA_TOKEN", "t"),
+        ("SHARED_SECRET", "s3cret"),
+    ]);
+    let op = json!({"op": "ha.state", "entity_id": "light.a"});
+    let mut status = |event: Vec<u8>| {
+        let handled = bridge.handle(&event, None);
+        let response: Value = serde_json::from_slice(handled.body).unwrap();
+        (handled.outcome, response)
+    };
+    let (outcome, response) = status(http_op(op.clone(), Some("s3cret"), "POST"));
+    assert_eq!(outcome, Outcome::Http(200));
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["state"]["state"], "on");
+    assert_eq!(
+        status(http_op(op.clone(), Some("wrong"), "POST")).0,
+        Outcome::Http(401)
+    );
+    assert_eq!(
+        status(http_op(op.clone(), None, "POST")).0,
+        Outcome::Http(401)
+    );
+    assert_eq!(
+        status(http_op(op.clone(), Some("s3cret"), "GET")).0,
+        Outcome::Http(405)
+    );
+    let (outcome, response) = status(http_op(json!({"op": "ha.state"}), Some("s3cret"), "POST"));
+    assert_eq!(outcome, Outcome::Http(400));
+    assert!(response["body"].as_str().unwrap().contains("\"missing\""));
+    assert_eq!(
+        server.received().len(),
+        1,
+        "only the authorised op reached Home Assistant"
+    );
+    let mut closed = bridge_from_env(&[("BASE_URL", &server.url), ("HA_TOKEN", "t")]);
+    assert_eq!(
+        closed
+            .handle(&http_op(op, Some("s3cret"), "POST"), None)
+            .outcome,
+        Outcome::Http(403)
+    );
+}

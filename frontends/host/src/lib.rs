@@ -338,7 +338,7 @@ impl Bridge {
                 self.report_handled(Outcome::Diagnostics)
             }
             Ok(Event::Http(request)) => {
-                let status = self.http(request);
+                let status = self.http(request, event);
                 self.report_handled(Outcome::Http(status))
             }
             Ok(Event::Op(name)) => {
@@ -674,6 +674,7 @@ impl Bridge {
         if let Checked::States { filter } = &checked
             && let Some(answer) = ops::states_from_cache(filter, &mut self.cache, now)
         {
+            self.metrics.incr(Counter::CacheHits);
             self.report = answer.into_bytes();
             return Ok(());
         }
@@ -767,10 +768,17 @@ impl Bridge {
         );
         let len = match served {
             Ok(served) => {
-                if let Served::Handled { load, .. } = served
-                    && load != Load::Warm
-                {
-                    self.metrics.incr(Counter::SlotLoads);
+                match served {
+                    Served::Cached { .. } => self.metrics.incr(Counter::CacheHits),
+                    Served::Handled { load, .. } => {
+                        if load != Load::Warm {
+                            self.metrics.incr(Counter::SlotLoads);
+                        }
+                        // A read the cache could not answer.
+                        if !op.writes() {
+                            self.metrics.incr(Counter::CacheMisses);
+                        }
+                    }
                 }
                 served.len()
             }
@@ -842,9 +850,23 @@ impl Bridge {
 
     /// Answer a Function URL request; returns its status. The answer is in
     /// `self.report`, in the shape Lambda expects for HTTP responses.
-    fn http(&mut self, request: HttpRequest<'_>) -> u16 {
+    fn http(&mut self, request: HttpRequest<'_>, event: &[u8]) -> u16 {
+        let authorised = match (&self.shared_secret, request.secret) {
+            (Some(secret), Some(presented)) => secret.matches(presented),
+            _ => false,
+        };
         let (status, body) = match (request.method, request.path) {
             ("GET", "/health") => (200, self.health()),
+            ("POST", "/op") if authorised => self.http_op(event),
+            ("POST", "/op") if self.shared_secret.is_some() => (
+                401,
+                json_error("ops need the shared secret in x-lee-secret"),
+            ),
+            ("POST", "/op") => (
+                403,
+                json_error("ops over HTTP are off: set SHARED_SECRET to turn them on"),
+            ),
+            (_, "/op") => (405, json_error("ops are sent with POST")),
             ("GET", "/diagnostics") => match (&self.shared_secret, request.secret) {
                 (Some(secret), Some(presented)) if secret.matches(presented) => {
                     (200, self.diagnostics())
@@ -861,7 +883,7 @@ impl Bridge {
             (_, "/health" | "/diagnostics") => (405, json_error("only GET is supported")),
             _ => (
                 404,
-                json_error("lee serves GET /health and GET /diagnostics"),
+                json_error("lee serves GET /health, GET /diagnostics and POST /op"),
             ),
         };
         let response = serde_json::json!({
@@ -871,6 +893,35 @@ impl Bridge {
         });
         self.report_into(&response);
         status
+    }
+
+    /// `POST /op`: the request's body is an engine op. 200 with its answer
+    /// when it succeeds, 400 with its error otherwise.
+    fn http_op(&mut self, event: &[u8]) -> (u16, serde_json::Value) {
+        let http: serde_json::Value = serde_json::from_slice(event).unwrap_or_default();
+        if http["isBase64Encoded"] == true {
+            return (
+                400,
+                json_error("send the op as text: Content-Type application/json"),
+            );
+        }
+        let Some(body) = http["body"].as_str() else {
+            return (
+                400,
+                json_error("the request has no body: send the op as JSON"),
+            );
+        };
+        let ok = match classify(body.as_bytes()) {
+            Ok(Event::Op(name)) => self.op(name, body.as_bytes()),
+            _ => {
+                return (
+                    400,
+                    json_error("the body is not an op: {\"op\": \"...\", ...}"),
+                );
+            }
+        };
+        let answer = serde_json::from_slice(&self.report).unwrap_or_default();
+        (if ok { 200 } else { 400 }, answer)
     }
 
     fn report_handled(&self, outcome: Outcome) -> Handled<'_> {
