@@ -695,3 +695,50 @@ fn ops_over_a_function_url_need_the_shared_secret() {
         Outcome::Http(403)
     );
 }
+
+#[test]
+fn cache_warming_reads_every_state_at_the_first_event() {
+    let states = br#"[{"entity_id":"light.a","state":"on","attributes":{}},{"entity_id":"switch.b","state":"off","attributes":{}}]"#;
+    let server = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        states.to_vec(),
+    )]);
+    let mut bridge = bridge_from_env(&[
+        ("BASE_URL", &server.url),
+        ("HA_TOKEN", "t"),
+        ("HA_CACHE_WARMING", "true"),
+    ]);
+    assert!(
+        server.received().is_empty(),
+        "nothing happens before the first event"
+    );
+    let answer = answer_of(
+        &mut bridge,
+        json!({"op": "ha.state", "entity_id": "switch.b"}),
+    );
+    assert_eq!(answer["state"]["state"], "off");
+    let received = server.received();
+    assert_eq!(received.len(), 1, "the state came from the warmed cache");
+    assert_eq!(received[0].request_line, "GET /api/states HTTP/1.1");
+
+    // Off by default: the same read asks Home Assistant for that one state.
+    let state = br#"{"entity_id":"switch.b","state":"off","attributes":{}}"#;
+    let cold = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        state.to_vec(),
+    )]);
+    let mut bridge = bridge_from_env(&[("BASE_URL", &cold.url), ("HA_TOKEN", "t")]);
+    assert_eq!(
+        answer_of(
+            &mut bridge,
+            json!({"op": "ha.state", "entity_id": "switch.b"})
+        )["ok"],
+        true
+    );
+    assert_eq!(
+        cold.received()[0].request_line,
+        "GET /api/states/switch.b HTTP/1.1"
+    );
+}

@@ -9,6 +9,7 @@
 //! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used in debug mode and for engine ops |
 //! | `HA_TOKEN` | the token for engine ops, when it should differ from `LONG_LIVED_ACCESS_TOKEN` |
 //! | `ALEXA_SKILL_ID` | the custom skill whose requests lee answers with Assist (others are refused) |
+//! | `HA_CACHE_WARMING` | `true`: read every state into the cache when the first event arrives (off by default) |
 //! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
@@ -154,6 +155,8 @@ pub struct Config {
     pub ha_token: Option<Secret>,
     /// The custom skill lee answers.
     pub skill_id: Option<String>,
+    /// Read every state into the cache at the first event.
+    pub cache_warming: bool,
     /// Certificates to trust besides the public web roots.
     pub ca_bundle: Option<Pem>,
     /// Client certificate chain and key for mutual TLS.
@@ -186,6 +189,7 @@ impl Config {
         for (name, slot) in [
             ("NOT_VERIFY_SSL", &mut config.not_verify_ssl),
             ("DEBUG", &mut config.debug),
+            ("HA_CACHE_WARMING", &mut config.cache_warming),
         ] {
             if let Some(raw) = var(name) {
                 match parse_flag(&raw) {

@@ -167,6 +167,8 @@ pub struct Bridge {
     ops: Gateway<ops::Op, 16>,
     op_token: Option<Secret>,
     skill_id: Option<String>,
+    /// `HA_CACHE_WARMING`: read every state before the first event.
+    warm_cache: bool,
     cache: Cache<Box<[EntrySlot]>, Box<[u8]>>,
     slots: SlotPool<Box<[u8]>, Box<[SlotEntry]>>,
     metrics: Metrics,
@@ -280,6 +282,7 @@ impl Bridge {
                 .flatten(),
             op_token: config.ha_token.or_else(|| config.long_lived_token.clone()),
             skill_id: config.skill_id,
+            warm_cache: config.cache_warming,
             ops: op_routes,
             probe_token: config.long_lived_token,
             shared_secret: config.shared_secret,
@@ -326,6 +329,9 @@ impl Bridge {
     /// `GET /health` or `GET /diagnostics` (the latter only with the shared
     /// secret in `x-lee-secret`).
     pub fn handle(&mut self, event: &[u8], lambda_remaining: Option<Duration>) -> Handled<'_> {
+        if std::mem::take(&mut self.warm_cache) {
+            self.warm();
+        }
         match self.read(event) {
             Ok(Event::Health) => {
                 let report = self.health();
@@ -601,6 +607,21 @@ impl Bridge {
         let answer = skill::response(speech.as_deref(), end, conversation.as_deref());
         self.report_into(&answer);
         true
+    }
+
+    /// Fill the cache with every state (one `GET /api/states`) before the
+    /// first event, so its first reads are hits. Never at init: a cold
+    /// start that nobody asked for makes no request. A failure is logged and
+    /// changes nothing else.
+    fn warm(&mut self) {
+        match self.run_op("ha.states", br#"{"op": "ha.states"}"#, None) {
+            Ok(()) => tracing::info!("cache warmed with every state"),
+            Err(refused) => tracing::warn!(
+                "cache warming failed: {}",
+                ops::error_answer("ha.states", &refused)["error"]["message"]
+            ),
+        }
+        self.report.clear();
     }
 
     /// After an op or a skill request: count it, reclaim the slots whose
