@@ -225,14 +225,25 @@ fn entity_service<'a>(
     data: Map<String, Value>,
 ) -> Result<Checked<'a>, OpError> {
     let entity = target_of(args, &[domain])?;
-    Ok(Checked::CallService {
+    Ok(call(domain, service, vec![entity], data, None))
+}
+
+/// A call of `domain.service` on `entities` (no area).
+fn call(
+    domain: &'static str,
+    service: &'static str,
+    entities: Vec<String>,
+    data: Map<String, Value>,
+    guard: Option<Guard>,
+) -> Checked<'static> {
+    Checked::CallService {
         domain: Cow::Borrowed(domain),
         service: Cow::Borrowed(service),
-        entities: vec![entity],
+        entities,
         area: None,
         data,
-        guard: None,
-    })
+        guard,
+    }
 }
 
 /// The `area` argument: an area id or name. Only letters, digits, spaces,
@@ -370,14 +381,7 @@ fn input_set<'a>(args: &'a Map<String, Value>) -> Result<Checked<'a>, OpError> {
             )
         }
     };
-    Ok(Checked::CallService {
-        domain: Cow::Borrowed(domain),
-        service: Cow::Borrowed(service),
-        entities: vec![entity],
-        area: None,
-        data,
-        guard,
-    })
+    Ok(call(domain, service, vec![entity], data, guard))
 }
 
 /// Which field of `input_datetime.set_datetime` a value fills:
@@ -1194,46 +1198,51 @@ mod tests {
                 Err(e) => Err(e.code),
             }
         };
-        assert_eq!(
-            set("input_select.mode", json!("Away")),
-            Ok((
-                "input_select.select_option".into(),
+        let datetime = "input_datetime.set_datetime";
+        let cases = [
+            (
+                "input_select.mode",
+                json!("Away"),
+                "input_select.select_option",
                 json!({"option": "Away"}),
-                Some(Guard::Option("Away".into()))
-            ))
-        );
-        assert_eq!(
-            set("input_text.note", json!("hi")),
-            Ok((
-                "input_text.set_value".into(),
+                Some(Guard::Option("Away".into())),
+            ),
+            (
+                "input_text.note",
+                json!("hi"),
+                "input_text.set_value",
                 json!({"value": "hi"}),
-                Some(Guard::TextLength(2))
-            ))
-        );
-        assert_eq!(
-            set("input_datetime.alarm", json!("07:30:00")),
-            Ok((
-                "input_datetime.set_datetime".into(),
+                Some(Guard::TextLength(2)),
+            ),
+            (
+                "input_datetime.alarm",
+                json!("07:30:00"),
+                datetime,
                 json!({"time": "07:30:00"}),
-                None
-            ))
-        );
-        assert_eq!(
-            set("input_datetime.day", json!("2026-12-24")),
-            Ok((
-                "input_datetime.set_datetime".into(),
+                None,
+            ),
+            (
+                "input_datetime.day",
+                json!("2026-12-24"),
+                datetime,
                 json!({"date": "2026-12-24"}),
-                None
-            ))
-        );
-        assert_eq!(
-            set("input_datetime.at", json!("2026-12-24 07:30:00")),
-            Ok((
-                "input_datetime.set_datetime".into(),
+                None,
+            ),
+            (
+                "input_datetime.at",
+                json!("2026-12-24 07:30:00"),
+                datetime,
                 json!({"datetime": "2026-12-24 07:30:00"}),
-                None
-            ))
-        );
+                None,
+            ),
+        ];
+        for (entity, value, service, data, guard) in cases {
+            assert_eq!(
+                set(entity, value),
+                Ok((service.to_string(), data, guard)),
+                "{entity}"
+            );
+        }
         assert_eq!(
             set("input_datetime.at", json!("24/12/2026")),
             Err("invalid_datetime")
