@@ -137,8 +137,22 @@ fn a_service_call_changes_state_and_invalidates_exactly_its_targets() {
     assert_eq!(h.requests(), before + 1, "other states stayed cached");
 
     h.op(json!({"op": "ha.call_service", "domain": "input_boolean", "service": "turn_off", "entity_ids": [flag], "data": {}}));
-    let (_, state) = h.op(json!({"op": "ha.state", "entity_id": flag}));
-    assert_eq!(state_of(&state), "off");
+    // A batch read after the call reads only the dropped state again.
+    let before = h.relay.received().len();
+    let (_, helpers) = h.op(json!({"op": "ha.states", "domain": "input_boolean"}));
+    let flag_state = helpers["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["entity_id"] == flag)
+        .cloned()
+        .unwrap();
+    assert_eq!(flag_state["state"], "off");
+    let reads: Vec<String> = h.relay.received()[before..]
+        .iter()
+        .map(|r| r.request_line.clone())
+        .collect();
+    assert_eq!(reads, [format!("GET /api/states/{flag} HTTP/1.1")]);
 
     // The services module is Immediate: reclaimed after each call, its arena back in the pool.
     let services = h.module("ha.services");

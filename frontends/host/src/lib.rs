@@ -693,7 +693,8 @@ impl Bridge {
         let transport = self.transport.as_mut().ok_or(Refused::NotConfigured)?;
         let now = self.clock.now();
         if let Checked::States { filter } = &checked
-            && let Some(answer) = ops::states_from_cache(filter, &mut self.cache, now)
+            && let ops::FromCache::Answer(answer) =
+                ops::states_in_cache(filter, &mut self.cache, now)
         {
             self.metrics.incr(Counter::CacheHits);
             self.report = answer.into_bytes();
@@ -737,10 +738,10 @@ impl Bridge {
                 let answer = match &checked {
                     Checked::Health => client.health(),
                     Checked::State { entity } => client.state(entity),
-                    Checked::States { filter } => client.states(filter, cache, now),
+                    Checked::States { filter } => client.states_fresh(filter, cache, now),
                     Checked::StatesInArea { area } => {
                         let entities = client.area_entities(area, cache, now)?;
-                        client.states(&ops::Filter::Entities(entities), cache, now)
+                        client.states_fresh(&ops::Filter::Entities(entities), cache, now)
                     }
                     Checked::CallService {
                         domain,
@@ -773,10 +774,7 @@ impl Bridge {
                         filter,
                         limit,
                     } => {
-                        let states = match ops::states_from_cache(&ops::Filter::All, cache, now) {
-                            Some(states) => states,
-                            None => client.states(&ops::Filter::All, cache, now)?,
-                        };
+                        let states = client.states_fresh(&ops::Filter::All, cache, now)?;
                         ops::find(&states, name, filter, *limit)
                     }
                 }?;

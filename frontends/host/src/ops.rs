@@ -808,6 +808,41 @@ impl Client<'_> {
         Ok(state_answer(raw.get()))
     }
 
+    /// `ha.states` for `filter`: from the cache; reading the few states
+    /// that are missing one by one ([`REFRESH_AT_MOST`]); or reading the
+    /// whole batch.
+    pub fn states_fresh<E, B>(
+        &mut self,
+        filter: &Filter,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<String, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        match states_in_cache(filter, cache, now) {
+            FromCache::Answer(answer) => return Ok(answer),
+            FromCache::Missing(ids) if ids.len() <= REFRESH_AT_MOST => {
+                for id in &ids {
+                    let answer = self.state(id)?;
+                    let _ = cache.insert(
+                        state_key(id).as_bytes(),
+                        HA_CLIENT,
+                        answer.as_bytes(),
+                        STATE_TTL,
+                        now,
+                    );
+                }
+                if let FromCache::Answer(answer) = states_in_cache(filter, cache, now) {
+                    return Ok(answer);
+                }
+            }
+            _ => {}
+        }
+        self.states(filter, cache, now)
+    }
+
     /// `GET /api/states`: every state, each filed in the cache; the answer
     /// keeps those `filter` wants.
     pub fn states<E, B>(
@@ -1029,30 +1064,62 @@ pub(crate) fn find(
     .to_string())
 }
 
-/// `ha.states` from the cache alone, when the last batch's list of entities
-/// and every state `filter` wants are still fresh there.
-pub(crate) fn states_from_cache<E, B>(
+/// At most this many missing states are read one by one; more, and the
+/// whole batch is read again.
+pub(crate) const REFRESH_AT_MOST: usize = 4;
+
+/// `ha.states` as the cache can answer it.
+#[derive(Debug, PartialEq)]
+pub(crate) enum FromCache {
+    /// Every wanted state was fresh: the answer.
+    Answer(String),
+    /// The list of entities is fresh but these wanted states are not.
+    Missing(Vec<String>),
+    /// No fresh list of entities: read the batch.
+    Nothing,
+}
+
+/// `ha.states` from the cache: the answer when every state `filter` wants
+/// is fresh, else which are missing.
+pub(crate) fn states_in_cache<E, B>(
     filter: &Filter,
     cache: &mut Cache<E, B>,
     now: lee_core::time::Instant,
-) -> Option<String>
+) -> FromCache
 where
     E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
     B: AsRef<[u8]> + AsMut<[u8]>,
 {
-    let ids = String::from_utf8(cache.get(STATES_KEY.as_bytes(), now)?.to_vec()).ok()?;
+    let Some(ids) = cache
+        .get(STATES_KEY.as_bytes(), now)
+        .and_then(|ids| String::from_utf8(ids.to_vec()).ok())
+    else {
+        return FromCache::Nothing;
+    };
     let mut answer = String::from(r#"{"ok":true,"op":"ha.states","states":["#);
-    let mut first = true;
+    let mut missing = Vec::new();
     for id in ids.lines().filter(|id| filter.keeps(id)) {
-        let raw = state_of(cache.get(state_key(id).as_bytes(), now)?)?;
-        if !first {
-            answer.push(',');
+        match cache
+            .get(state_key(id).as_bytes(), now)
+            .and_then(state_of)
+            .and_then(|raw| std::str::from_utf8(raw).ok())
+        {
+            Some(raw) if missing.is_empty() => {
+                if !answer.ends_with('[') {
+                    answer.push(',');
+                }
+                answer.push_str(raw);
+            }
+            Some(_) => {}
+            None => missing.push(id.to_string()),
         }
-        first = false;
-        answer.push_str(std::str::from_utf8(raw).ok()?);
     }
-    answer.push_str("]}");
-    Some(answer)
+    if missing.is_empty() {
+        answer.push_str("]}");
+        FromCache::Answer(answer)
+    } else {
+        FromCache::Missing(missing)
+    }
 }
 
 /// Why an op answered an error.
