@@ -756,3 +756,57 @@ fn cache_warming_reads_every_state_at_the_first_event() {
         "GET /api/states/switch.b HTTP/1.1"
     );
 }
+
+#[test]
+fn the_ops_token_can_come_from_parameter_store() {
+    let parameter = br#"{"Parameter":{"Name":"/lee/ha_token","Type":"SecureString","Value":"param-token","Version":1}}"#;
+    let extension = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        parameter.to_vec(),
+    )]);
+    let port = extension.url.rsplit(':').next().unwrap().to_string();
+    let state = br#"{"entity_id":"light.a","state":"on","attributes":{}}"#;
+    let ha = FaultServer::start(vec![
+        Fault::Respond(200, "application/json", state.to_vec()),
+        Fault::Respond(200, "application/json", b"[]".to_vec()),
+    ]);
+    let mut bridge = bridge_from_env(&[
+        ("BASE_URL", &ha.url),
+        ("HA_TOKEN_PARAMETER", "/lee/ha_token"),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", &port),
+        ("AWS_SESSION_TOKEN", "session-marker"),
+        ("LONG_LIVED_ACCESS_TOKEN", "not-this-one"),
+    ]);
+    assert!(extension.received().is_empty(), "nothing is read at start");
+    assert_eq!(
+        answer_of(
+            &mut bridge,
+            json!({"op": "ha.state", "entity_id": "light.a"})
+        )["ok"],
+        true
+    );
+    let call = json!({"op": "ha.call_service", "domain": "light", "service": "turn_off", "entity_id": "light.a"});
+    assert_eq!(answer_of(&mut bridge, call)["ok"], true);
+    let asked = extension.received();
+    assert_eq!(asked.len(), 1, "the token is kept for SSM_CACHE_TTL");
+    assert_eq!(
+        asked[0].request_line,
+        "GET /systemsmanager/parameters/get?name=%2Flee%2Fha_token&withDecryption=true HTTP/1.1"
+    );
+    assert_eq!(
+        asked[0].header("x-aws-parameters-secrets-token"),
+        Some("session-marker")
+    );
+    for request in ha.received() {
+        assert_eq!(request.header("authorization"), Some("Bearer param-token"));
+    }
+    // Without a session token the extension cannot be asked: the op says why.
+    let mut no_session = bridge_from_env(&[
+        ("BASE_URL", &ha.url),
+        ("HA_TOKEN_PARAMETER", "/lee/ha_token"),
+    ]);
+    let answer = answer_of(&mut no_session, json!({"op": "ha.health"}));
+    assert_eq!(answer["error"]["code"], "token_parameter");
+    assert!(!answer.to_string().contains("marker"));
+}

@@ -9,6 +9,7 @@
 //! | `LONG_LIVED_ACCESS_TOKEN` | a Home Assistant long-lived token, used in debug mode and for engine ops |
 //! | `HA_TOKEN` | the token for engine ops, when it should differ from `LONG_LIVED_ACCESS_TOKEN` |
 //! | `ALEXA_SKILL_ID` | the custom skill whose requests lee answers with Assist (others are refused) |
+//! | `HA_TOKEN_PARAMETER` | a Parameter Store name holding the ops token, read through the Parameters and Secrets extension (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, default 2773; `SSM_CACHE_TTL` seconds, default 300) |
 //! | `HA_CACHE_WARMING` | `true`: read every state into the cache when the first event arrives (off by default) |
 //! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
@@ -157,6 +158,8 @@ pub struct Config {
     pub skill_id: Option<String>,
     /// Read every state into the cache at the first event.
     pub cache_warming: bool,
+    /// The ops token's Parameter Store parameter.
+    pub token_parameter: Option<crate::parameters::TokenParameter>,
     /// Certificates to trust besides the public web roots.
     pub ca_bundle: Option<Pem>,
     /// Client certificate chain and key for mutual TLS.
@@ -239,6 +242,41 @@ impl Config {
                 "SSL_CLIENT_CERT",
                 "is needed with SSL_CLIENT_KEY for mutual TLS".into(),
             ),
+        }
+        if let Some(name) = var("HA_TOKEN_PARAMETER").filter(|n| !n.trim().is_empty()) {
+            let name = name.trim().to_string();
+            let port = match var("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
+                None => Some(2773),
+                Some(raw) => raw.trim().parse::<u16>().ok().filter(|&p| p > 0),
+            };
+            let ttl = match var("SSM_CACHE_TTL") {
+                None => Some(300),
+                Some(raw) => raw.trim().parse::<u64>().ok().filter(|&s| s <= 86_400),
+            };
+            match (crate::parameters::is_parameter_name(&name), port, ttl) {
+                (false, _, _) => problem(
+                    "HA_TOKEN_PARAMETER",
+                    "must be a Parameter Store name: letters, digits and _ . - /".into(),
+                ),
+                (_, None, _) => problem(
+                    "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                    "must be a port number".into(),
+                ),
+                (_, _, None) => problem(
+                    "SSM_CACHE_TTL",
+                    "must be whole seconds, at most 86400".into(),
+                ),
+                (true, Some(port), Some(ttl)) => {
+                    config.token_parameter = Some(crate::parameters::TokenParameter {
+                        name,
+                        port,
+                        session_token: var("AWS_SESSION_TOKEN")
+                            .filter(|t| !t.is_empty())
+                            .map(Secret::new),
+                        ttl: std::time::Duration::from_secs(ttl),
+                    });
+                }
+            }
         }
         config.skill_id = var("ALEXA_SKILL_ID")
             .map(|id| id.trim().to_string())

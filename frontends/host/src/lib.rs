@@ -21,6 +21,7 @@
 pub mod config;
 pub mod demo;
 pub mod ops;
+pub mod parameters;
 pub mod report;
 mod skill;
 pub mod transport;
@@ -166,6 +167,8 @@ pub struct Bridge {
     gateway: Gateway<Handler, 4>,
     ops: Gateway<ops::Op, 16>,
     op_token: Option<Secret>,
+    parameter_token: Option<parameters::ParameterToken>,
+    fallback_token: Option<Secret>,
     skill_id: Option<String>,
     /// `HA_CACHE_WARMING`: read every state before the first event.
     warm_cache: bool,
@@ -280,7 +283,9 @@ impl Bridge {
                 .debug
                 .then(|| config.long_lived_token.clone())
                 .flatten(),
-            op_token: config.ha_token.or_else(|| config.long_lived_token.clone()),
+            op_token: config.ha_token,
+            parameter_token: config.token_parameter.map(parameters::ParameterToken::new),
+            fallback_token: config.long_lived_token.clone(),
             skill_id: config.skill_id,
             warm_cache: config.cache_warming,
             ops: op_routes,
@@ -687,9 +692,13 @@ impl Bridge {
                 })
             })?;
         let checked = ops::check(op, &args).map_err(Refused::Bad)?;
-        let token = token
-            .or_else(|| self.op_token.clone())
-            .ok_or(Refused::NoToken)?;
+        let token = match token.or_else(|| self.op_token.clone()) {
+            Some(token) => token,
+            None => match &mut self.parameter_token {
+                Some(parameter) => parameter.get().map_err(Refused::TokenParameter)?,
+                None => self.fallback_token.clone().ok_or(Refused::NoToken)?,
+            },
+        };
         let transport = self.transport.as_mut().ok_or(Refused::NotConfigured)?;
         let now = self.clock.now();
         if let Checked::States { filter } = &checked

@@ -2,7 +2,8 @@
 //!
 //! An engine op is an event `{"op": "<name>", ...arguments}`. It carries no
 //! Alexa token: lee uses the configured Home Assistant token (`HA_TOKEN`, else
-//! `LONG_LIVED_ACCESS_TOKEN`, or the stdio harness's `--token-file`). Every
+//! the Parameter Store parameter `HA_TOKEN_PARAMETER` (see [`crate::parameters`]),
+//! else `LONG_LIVED_ACCESS_TOKEN`, or the stdio harness's `--token-file`). Every
 //! argument is checked before any request (see [`lee_core::ha`]); a bad one
 //! gets `{"ok": false, "error": {"code", "field", "message"}}` and never
 //! reaches Home Assistant.
@@ -1131,6 +1132,8 @@ pub(crate) enum Refused {
     Failed(Failed),
     /// No token for ops is configured.
     NoToken,
+    /// The token could not be read from Parameter Store.
+    TokenParameter(&'static str),
     /// No Home Assistant address is configured.
     NotConfigured,
     /// The engine could not run the op's module.
@@ -1170,10 +1173,11 @@ pub(crate) fn error_answer(op: &str, refused: &Refused) -> Value {
             "",
             "Home Assistant failed repeatedly; lee waits before trying again".to_string(),
         ),
+        Refused::TokenParameter(why) => ("token_parameter", "HA_TOKEN_PARAMETER", why.to_string()),
         Refused::NoToken => (
             "no_token",
             "HA_TOKEN",
-            "engine ops need HA_TOKEN or LONG_LIVED_ACCESS_TOKEN (or --token-file)".to_string(),
+            "engine ops need HA_TOKEN, HA_TOKEN_PARAMETER or LONG_LIVED_ACCESS_TOKEN (or --token-file)".to_string(),
         ),
         Refused::NotConfigured => (
             "not_configured",
