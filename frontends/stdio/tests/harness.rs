@@ -170,3 +170,43 @@ fn usage_errors_exit_non_zero_and_say_why() {
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("--demo"));
 }
+
+#[test]
+fn engine_ops_run_from_the_harness_against_the_real_home_assistant() {
+    let Some(ha) = lee_integration_tests::RealHa::from_env() else {
+        return;
+    };
+    let token_file = std::env::temp_dir().join(format!("lee-harness-token-{}", std::process::id()));
+    std::fs::write(&token_file, &ha.token).unwrap();
+    let ops = concat!(
+        r#"{"op": "ha.health"}"#,
+        "\n",
+        r#"{"op": "ha.find", "name": "kitchen lite"}"#,
+        "\n",
+        r#"{"op": "ha.state", "entity_id": "light.bed_light"}"#,
+        "\n",
+        r#"{"op": "ha.state", "entity_id": "Not An Entity"}"#,
+        "\n",
+    );
+    let output = lee(
+        &[
+            "--ha-url",
+            &ha.url,
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+        ops.as_bytes(),
+    );
+    std::fs::remove_file(&token_file).unwrap();
+    assert!(output.status.success());
+    let answers = answers(&output);
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers[0]["reachable"], true);
+    assert_eq!(answers[1]["best"]["entity_id"], "light.kitchen_lights");
+    assert_eq!(answers[2]["state"]["entity_id"], "light.bed_light");
+    assert_eq!(answers[3]["error"]["code"], "invalid_entity_id");
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains(&ha.token),
+        "the token never reaches a log"
+    );
+}
