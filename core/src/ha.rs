@@ -259,18 +259,6 @@ pub const STATE_KEY_PREFIX: &str = "ha.state/";
 /// The cache key of the list of every entity id from the last batch read.
 pub const STATES_KEY: &str = "ha.states";
 
-/// Write the cache key of `entity`'s state into `buf`; returns its length.
-/// `buf` must hold `STATE_KEY_PREFIX.len() + 255` bytes (longer ids do not
-/// fit and give `None`).
-pub fn state_key<'b>(entity: EntityId<'_>, buf: &'b mut [u8]) -> Option<&'b [u8]> {
-    let id = entity.as_str().as_bytes();
-    let len = STATE_KEY_PREFIX.len() + id.len();
-    let key = buf.get_mut(..len)?;
-    key[..STATE_KEY_PREFIX.len()].copy_from_slice(STATE_KEY_PREFIX.as_bytes());
-    key[STATE_KEY_PREFIX.len()..].copy_from_slice(id);
-    Some(key)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -376,15 +364,6 @@ mod tests {
         assert_eq!(name_score("", "Kitchen"), 0);
         assert_eq!(name_score("kitchen", "!!"), 0);
         assert_eq!(edit_distance(&['a', 'b', 'c'], &['a', 'c']), 1);
-    }
-
-    #[test]
-    fn state_keys_share_one_prefix() {
-        let mut buf = [0u8; 300];
-        let id = EntityId::parse("light.kitchen", "entity_id").unwrap();
-        assert_eq!(state_key(id, &mut buf).unwrap(), b"ha.state/light.kitchen");
-        let mut small = [0u8; 8];
-        assert_eq!(state_key(id, &mut small), None);
     }
 
     proptest! {

@@ -404,7 +404,6 @@ impl Bridge {
         lambda_remaining: Option<Duration>,
     ) -> Answer<'_> {
         let started = self.clock.now();
-        self.metrics.incr(Counter::Events);
         let message_id = self.random_id();
         let mut tally = Tally::default();
         // Every log line of this event carries the directive's messageId (the
@@ -435,11 +434,7 @@ impl Bridge {
                 }
             };
         self.count(outcome, &tally);
-        let now = self.clock.now();
-        let reclaimed = self.slots.end_invocation(now);
-        self.metrics.add(Counter::SlotUnloads, reclaimed as u64);
-        let took = now.saturating_duration_since(started);
-        self.metrics.observe(Timer::Event, took);
+        let took = self.settle(started);
         match outcome {
             Answered::PassedThrough => tracing::info!(
                 duration_ms = took.as_secs_f64() * 1e3,
@@ -629,15 +624,16 @@ impl Bridge {
         self.report.clear();
     }
 
-    /// After an op or a skill request: count it, reclaim the slots whose
-    /// policy says so.
-    fn settle(&mut self, started: Instant) {
+    /// After an event is answered: count it and its time, reclaim the
+    /// slots whose policy says so. Returns how long the event took.
+    fn settle(&mut self, started: Instant) -> Duration {
         let now = self.clock.now();
         self.metrics.incr(Counter::Events);
         let reclaimed = self.slots.end_invocation(now) + self.slots.reclaim(now);
         self.metrics.add(Counter::SlotUnloads, reclaimed as u64);
-        self.metrics
-            .observe(Timer::Event, now.saturating_duration_since(started));
+        let took = now.saturating_duration_since(started);
+        self.metrics.observe(Timer::Event, took);
+        took
     }
 
     fn refuse_skill(&mut self, why: &'static str) -> bool {
