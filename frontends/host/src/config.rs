@@ -15,6 +15,17 @@
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
 //! | `SHARED_SECRET` | the secret an HTTP request (Function URL) must present in `x-lee-secret` for `/diagnostics` |
+//! | `CONFIGURATION_TIER` | `minimum`, `standard` (default) or `maximum`: capacities, timeouts and breaker thresholds together (see [`Tier`]) |
+//! | `CACHE_ENTRIES`, `CACHE_BYTES`, `MODULE_SLOTS`, `ARENA_BYTES`, `ARENAS`, `EVENT_BUFFER_BYTES`, `RESPONSE_BUFFER_BYTES` | one capacity of the tier, overridden (bytes accept `k`/`KiB` and `m`/`MiB`) |
+//! | `CONNECT_TIMEOUT_MS`, `BREAKER_FAILURES`, `BREAKER_WINDOW_S`, `BREAKER_COOL_DOWN_S` | one timeout or breaker threshold of the tier, overridden |
+//! | `METRICS` | `off`: no CloudWatch EMF line per invocation (on by default) |
+//! | `DEBUG_TIMINGS` | `true`: every event's log line carries its per-stage timings |
+//! | `LOG_LEVEL` | `error`, `warn`, `info` (default), `debug` or `trace` (read at start; see [`crate::logging`]) |
+//! | `PARAMETER_PREFIX` | read every variable here also from Parameter Store as `<prefix><NAME>` (it wins over the environment), re-read every `SSM_CACHE_TTL` seconds (see [`crate::reload`]) |
+//!
+//! The capacities that result are checked against the 128 MB memory budget
+//! (lee-core's `budget`): a combination over it is a problem saying by how
+//! much, and the tier's own capacities are used instead.
 //!
 //! Reading never stops at the first problem: [`Config::from_env`] returns
 //! the configuration it could build together with every problem it found,
@@ -25,6 +36,10 @@
 
 use std::fmt;
 use std::path::Path;
+use std::time::Duration;
+
+use lee_core::breaker::BreakerConfig;
+use lee_core::budget::{Capacities, MemoryBudget};
 
 /// A value that must never be printed.
 #[derive(Clone, PartialEq, Eq)]
@@ -141,8 +156,112 @@ impl fmt::Debug for Pem {
     }
 }
 
+/// A preset of capacities, timeouts and breaker thresholds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tier {
+    /// The smallest memory, for a few dozen devices; fails fast (1.5 s to
+    /// connect, the breaker opens after 3 failures and waits 30 s).
+    Minimum,
+    /// A home of a few hundred entities (2 s to connect, the breaker opens
+    /// after 5 failures within 30 s and probes after 10 s).
+    #[default]
+    Standard,
+    /// Thousands of entities and Discovery answers of megabytes: more
+    /// patience (3 s to connect, 8 failures within 60 s).
+    Maximum,
+}
+
+impl Tier {
+    /// The tier's name, as `CONFIGURATION_TIER` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Minimum => "minimum",
+            Tier::Standard => "standard",
+            Tier::Maximum => "maximum",
+        }
+    }
+
+    /// The tier's settings.
+    pub fn tuning(self) -> Tuning {
+        let (capacities, connect_ms, failures, window_s, cool_down_s) = match self {
+            Tier::Minimum => (Capacities::MINIMUM, 1500, 3, 30, 30),
+            Tier::Standard => (Capacities::STANDARD, 2000, 5, 30, 10),
+            Tier::Maximum => (Capacities::MAXIMUM, 3000, 8, 60, 10),
+        };
+        Tuning {
+            tier: self,
+            capacities,
+            connect_timeout: Duration::from_millis(connect_ms),
+            breaker: breaker_config(failures, window_s, cool_down_s)
+                .unwrap_or(BreakerConfig::DEFAULT),
+        }
+    }
+}
+
+fn breaker_config(failures: u32, window_s: u64, cool_down_s: u64) -> Option<BreakerConfig> {
+    BreakerConfig::new(
+        failures,
+        Duration::from_secs(window_s),
+        Duration::from_secs(cool_down_s),
+        // A probe may take as long as any request.
+        Duration::from_secs(10),
+    )
+    .ok()
+}
+
+/// The engine's sizes and limits: a [`Tier`] with any overrides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// The preset it started from.
+    pub tier: Tier,
+    /// Cache, slots and buffers (budget-checked).
+    pub capacities: Capacities,
+    /// Connect timeout for each request to Home Assistant.
+    pub connect_timeout: Duration,
+    /// When the breaker opens and probes.
+    pub breaker: BreakerConfig,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tier::Standard.tuning()
+    }
+}
+
+/// Every variable a configuration is read from, for sources that must be
+/// asked for each name (Parameter Store).
+pub const VARIABLES: &[&str] = &[
+    "BASE_URL",
+    "NOT_VERIFY_SSL",
+    "DEBUG",
+    "HA_CACHE_WARMING",
+    "LONG_LIVED_ACCESS_TOKEN",
+    "HA_TOKEN",
+    "HA_TOKEN_PARAMETER",
+    "ALEXA_SKILL_ID",
+    "SSL_CA_BUNDLE",
+    "SSL_CLIENT_CERT",
+    "SSL_CLIENT_KEY",
+    "EXTRA_HEADERS",
+    "SHARED_SECRET",
+    "CONFIGURATION_TIER",
+    "CACHE_ENTRIES",
+    "CACHE_BYTES",
+    "MODULE_SLOTS",
+    "ARENA_BYTES",
+    "ARENAS",
+    "EVENT_BUFFER_BYTES",
+    "RESPONSE_BUFFER_BYTES",
+    "CONNECT_TIMEOUT_MS",
+    "BREAKER_FAILURES",
+    "BREAKER_WINDOW_S",
+    "BREAKER_COOL_DOWN_S",
+    "METRICS",
+    "DEBUG_TIMINGS",
+];
+
 /// Everything lee reads from the environment for the bridge.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Config {
     /// Home Assistant's address; `None` when missing or malformed.
     pub base_url: Option<BaseUrl>,
@@ -168,6 +287,12 @@ pub struct Config {
     pub extra_headers: Vec<(String, Secret)>,
     /// What an HTTP request must present to see diagnostics.
     pub shared_secret: Option<Secret>,
+    /// Capacities, timeouts and breaker thresholds.
+    pub tuning: Tuning,
+    /// Write a CloudWatch EMF line per invocation.
+    pub metrics: bool,
+    /// Put per-stage timings in every event's log line.
+    pub debug_timings: bool,
 }
 
 impl Config {
@@ -177,7 +302,10 @@ impl Config {
         let mut problems = Vec::new();
         let mut problem =
             |variable: &'static str, message: String| problems.push(Problem { variable, message });
-        let mut config = Config::default();
+        let mut config = Config {
+            metrics: true,
+            ..Config::default()
+        };
 
         match var("BASE_URL").filter(|v| !v.trim().is_empty()) {
             None => problem(
@@ -193,6 +321,8 @@ impl Config {
             ("NOT_VERIFY_SSL", &mut config.not_verify_ssl),
             ("DEBUG", &mut config.debug),
             ("HA_CACHE_WARMING", &mut config.cache_warming),
+            ("METRICS", &mut config.metrics),
+            ("DEBUG_TIMINGS", &mut config.debug_timings),
         ] {
             if let Some(raw) = var(name) {
                 match parse_flag(&raw) {
@@ -294,8 +424,136 @@ impl Config {
                 Err(why) => problem("EXTRA_HEADERS", why),
             }
         }
+        config.tuning = read_tuning(&var, &mut problem);
         (config, problems)
     }
+
+    /// The secret values this configuration holds, for the log redactor.
+    pub fn secrets(&self) -> impl Iterator<Item = &str> {
+        let tokens = [&self.long_lived_token, &self.ha_token, &self.shared_secret];
+        tokens
+            .into_iter()
+            .flatten()
+            .chain(self.extra_headers.iter().map(|(_, value)| value))
+            .chain(self.client_identity.iter().map(|(_, key)| key))
+            .chain(
+                self.token_parameter
+                    .iter()
+                    .filter_map(|p| p.session_token.as_ref()),
+            )
+            .map(Secret::expose)
+    }
+}
+
+/// The tier and its overrides, budget-checked.
+fn read_tuning(
+    var: &impl Fn(&str) -> Option<String>,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Tuning {
+    let tier = match var("CONFIGURATION_TIER").map(|t| t.trim().to_ascii_lowercase()) {
+        None => Tier::Standard,
+        Some(name) => match name.as_str() {
+            "" | "standard" => Tier::Standard,
+            "minimum" => Tier::Minimum,
+            "maximum" => Tier::Maximum,
+            _ => {
+                problem(
+                    "CONFIGURATION_TIER",
+                    format!("must be minimum, standard or maximum, not {name:?}"),
+                );
+                Tier::Standard
+            }
+        },
+    };
+    let preset = tier.tuning();
+    let mut tuning = preset;
+    let mut overridden = Vec::new();
+    let c = &mut tuning.capacities;
+    for (name, slot, bytes) in [
+        ("CACHE_ENTRIES", &mut c.cache_entries, false),
+        ("CACHE_BYTES", &mut c.cache_bytes, true),
+        ("MODULE_SLOTS", &mut c.slots, false),
+        ("ARENA_BYTES", &mut c.arena_size, true),
+        ("ARENAS", &mut c.arenas, false),
+        ("EVENT_BUFFER_BYTES", &mut c.event_buffer, true),
+        ("RESPONSE_BUFFER_BYTES", &mut c.response_buffer, true),
+    ] {
+        let Some(raw) = var(name) else { continue };
+        match parse_size(&raw, bytes) {
+            Some(n) if n > 0 => {
+                *slot = n;
+                overridden.push(name);
+            }
+            _ if bytes => problem(
+                name,
+                format!("must be a positive size in bytes (k/KiB and m/MiB allowed), not {raw:?}"),
+            ),
+            _ => problem(
+                name,
+                format!("must be a positive whole number, not {raw:?}"),
+            ),
+        }
+    }
+    if tuning.capacities.response_buffer < crate::MIN_RESPONSE_BUFFER {
+        problem(
+            "RESPONSE_BUFFER_BYTES",
+            format!("must be at least {} bytes", crate::MIN_RESPONSE_BUFFER),
+        );
+        tuning.capacities = preset.capacities;
+    } else if let Err(over) = MemoryBudget::default().check(&tuning.capacities) {
+        problem(
+            overridden.first().copied().unwrap_or("CONFIGURATION_TIER"),
+            format!(
+                "{over}; the {} tier's own capacities are used instead",
+                tier.name()
+            ),
+        );
+        tuning.capacities = preset.capacities;
+    }
+    let mut number = |name: &'static str, limit: u64| -> Option<u64> {
+        let raw = var(name)?;
+        match raw.trim().parse::<u64>() {
+            Ok(n) if (1..=limit).contains(&n) => Some(n),
+            _ => {
+                problem(
+                    name,
+                    format!("must be a whole number from 1 to {limit}, not {raw:?}"),
+                );
+                None
+            }
+        }
+    };
+    if let Some(ms) = number("CONNECT_TIMEOUT_MS", 7_000) {
+        tuning.connect_timeout = Duration::from_millis(ms);
+    }
+    let b = preset.breaker;
+    let failures = number("BREAKER_FAILURES", 1_000);
+    let window = number("BREAKER_WINDOW_S", 3_600);
+    let cool_down = number("BREAKER_COOL_DOWN_S", 3_600);
+    if failures.is_some() || window.is_some() || cool_down.is_some() {
+        tuning.breaker = breaker_config(
+            failures.map_or(b.failure_threshold(), |n| n as u32),
+            window.unwrap_or(b.window().as_secs()),
+            cool_down.unwrap_or(b.cool_down().as_secs()),
+        )
+        .unwrap_or(b);
+    }
+    tuning
+}
+
+/// `512`, `64k`, `64KiB`, `2m`, `2MiB` → bytes (suffixes only when `bytes`).
+fn parse_size(raw: &str, bytes: bool) -> Option<usize> {
+    let raw = raw.trim();
+    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
+    let (digits, unit) = raw.split_at(split);
+    let n: usize = digits.parse().ok()?;
+    let scale = match unit.trim().to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" | "kb" | "kib" if bytes => 1024,
+        "m" | "mb" | "mib" if bytes => 1024 * 1024,
+        _ => return None,
+    };
+    n.checked_mul(scale)
 }
 
 fn parse_flag(raw: &str) -> Option<bool> {
@@ -456,6 +714,84 @@ mod tests {
         assert!(!shown.contains("marker"), "{shown}");
         let (_, problems) = read(&[("EXTRA_HEADERS", "X-Key marker-value")]);
         assert!(!problems[0].message.contains("marker"));
+    }
+
+    #[test]
+    fn tiers_set_capacities_timeouts_and_breakers_and_each_value_can_be_overridden() {
+        let (c, problems) = read(&[("BASE_URL", "http://h"), ("CONFIGURATION_TIER", "Minimum")]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.tuning, Tier::Minimum.tuning());
+        assert_eq!(c.tuning.capacities, Capacities::MINIMUM);
+        assert_eq!(c.tuning.breaker.failure_threshold(), 3);
+        assert_eq!(read(&[]).0.tuning.capacities, Capacities::STANDARD);
+        let (c, problems) = read(&[
+            ("BASE_URL", "http://h"),
+            ("CONFIGURATION_TIER", "maximum"),
+            ("CACHE_BYTES", "3MiB"),
+            ("CACHE_ENTRIES", "1000"),
+            ("CONNECT_TIMEOUT_MS", "2500"),
+            ("BREAKER_FAILURES", "4"),
+        ]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.tuning.capacities.cache_bytes, 3 * 1024 * 1024);
+        assert_eq!(c.tuning.capacities.cache_entries, 1000);
+        assert_eq!(c.tuning.capacities.arenas, Capacities::MAXIMUM.arenas);
+        assert_eq!(c.tuning.connect_timeout, Duration::from_millis(2500));
+        assert_eq!(c.tuning.breaker.failure_threshold(), 4);
+        assert_eq!(c.tuning.breaker.window(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_combination_over_the_memory_budget_is_refused_saying_by_how_much() {
+        let (c, problems) = read(&[("BASE_URL", "http://h"), ("CACHE_BYTES", "64MiB")]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].variable, "CACHE_BYTES");
+        assert!(
+            problems[0].message.contains("over by 10765696 bytes"),
+            "{}",
+            problems[0].message
+        );
+        assert_eq!(c.tuning.capacities, Capacities::STANDARD);
+    }
+
+    #[test]
+    fn bad_tuning_values_are_each_a_problem() {
+        let (c, problems) = read(&[
+            ("BASE_URL", "http://h"),
+            ("CONFIGURATION_TIER", "huge"),
+            ("CACHE_ENTRIES", "12k"),
+            ("ARENA_BYTES", "0"),
+            ("RESPONSE_BUFFER_BYTES", "1k"),
+            ("CONNECT_TIMEOUT_MS", "9000"),
+            ("BREAKER_WINDOW_S", "-1"),
+            ("METRICS", "sometimes"),
+        ]);
+        let variables: Vec<&str> = problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            variables,
+            [
+                "METRICS",
+                "CONFIGURATION_TIER",
+                "CACHE_ENTRIES",
+                "ARENA_BYTES",
+                "RESPONSE_BUFFER_BYTES",
+                "CONNECT_TIMEOUT_MS",
+                "BREAKER_WINDOW_S"
+            ]
+        );
+        assert_eq!(c.tuning, Tier::Standard.tuning());
+        assert!(c.metrics, "a bad METRICS leaves metrics on");
+        assert!(!read(&[("METRICS", "off")]).0.metrics);
+    }
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_size("512", true), Some(512));
+        assert_eq!(parse_size(" 64k ", true), Some(65536));
+        assert_eq!(parse_size("2MiB", true), Some(2 << 20));
+        assert_eq!(parse_size("2MiB", false), None);
+        assert_eq!(parse_size("k", true), None);
+        assert_eq!(parse_size("99999999999999999999m", true), None);
     }
 
     #[test]

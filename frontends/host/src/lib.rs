@@ -20,8 +20,11 @@
 
 pub mod config;
 pub mod demo;
+pub mod emf;
+pub mod logging;
 pub mod ops;
 pub mod parameters;
+pub mod reload;
 pub mod report;
 mod skill;
 pub mod transport;
@@ -29,7 +32,7 @@ pub mod transport;
 use std::time::Duration;
 
 use lee_core::alexa::{Directive, ErrorType, OutputTooSmall};
-use lee_core::breaker::{Breaker, BreakerConfig};
+use lee_core::breaker::Breaker;
 use lee_core::bridge::{self, Answered, Io, Reason, Settings, Tally, Transport};
 use lee_core::budget::{Capacities, MemoryBudget, OverBudget};
 use lee_core::cache::{Cache, EntrySlot};
@@ -152,6 +155,111 @@ pub struct Answer<'a> {
     pub outcome: Answered,
 }
 
+/// Which buffer holds an answer.
+#[derive(Clone, Copy, Debug)]
+enum Body {
+    /// `Bridge::report`: reports, ops, skill and HTTP answers.
+    Report,
+    /// The first bytes of `Bridge::out`: directive answers.
+    Out(usize),
+}
+
+/// When an event's gateway handler ran, for its stage timings.
+#[derive(Debug, Default)]
+struct Marks {
+    handler_start: std::cell::Cell<Option<Instant>>,
+    handler_end: std::cell::Cell<Option<Instant>>,
+    gateway_end: std::cell::Cell<Option<Instant>>,
+}
+
+/// How many recent errors the diagnostics report keeps.
+const RECENT_ERRORS: usize = 20;
+
+/// Where one event's time went: the breadcrumbs of its log line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stages {
+    /// Reading the event: size check, JSON check, what kind it is.
+    pub classify: Duration,
+    /// In the gateway before the handler: route and cache lookup, module
+    /// slot load (all of a cache hit's time, copying the answer included).
+    pub cache: Duration,
+    /// The handler's own work, Home Assistant's time taken out: the token,
+    /// the request, checking the answer; a report's building.
+    pub dispatch: Duration,
+    /// Waiting on Home Assistant (every request and retry).
+    pub transport: Duration,
+    /// After the gateway: counting, reclaiming module slots.
+    pub respond: Duration,
+}
+
+/// What one event was and what it cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Invocation {
+    /// `directive`, `health`, `diagnostics`, `http`, `op` or `skill`.
+    pub kind: &'static str,
+    /// Whether it was an Alexa directive lee could read.
+    pub directive: bool,
+    /// The Alexa error type it was answered with (`OP_ERROR`,
+    /// `SKILL_REFUSED` and `HTTP_ERROR` for the other kinds), if any.
+    pub error: Option<&'static str>,
+    /// From the event's bytes in to the answer's bytes out.
+    pub duration: Duration,
+    /// Of which waiting on Home Assistant.
+    pub ha_time: Duration,
+    /// The same time, by stage.
+    pub stages: Stages,
+    /// Reads answered from the cache.
+    pub cache_hits: u64,
+    /// Reads the cache could not answer.
+    pub cache_misses: u64,
+    /// Times the breaker opened.
+    pub breaker_opens: u64,
+    /// Module slots loaded.
+    pub slot_loads: u64,
+    /// Module slots reclaimed.
+    pub slot_unloads: u64,
+    /// Requests sent to Home Assistant.
+    pub ha_requests: u64,
+}
+
+/// The transport, timing every request so an event knows how long it
+/// waited on Home Assistant (backoff waits are lee's, not Home Assistant's).
+struct Timed {
+    inner: Box<dyn Transport + Send>,
+    waited: Duration,
+}
+
+impl Transport for Timed {
+    fn post_directive(
+        &mut self,
+        event: &[u8],
+        token: &str,
+        timeouts: bridge::Timeouts,
+        body: &mut [u8],
+    ) -> Result<bridge::HaAnswer, lee_core::retry::Failure> {
+        let started = std::time::Instant::now();
+        let answer = self.inner.post_directive(event, token, timeouts, body);
+        self.waited += started.elapsed();
+        answer
+    }
+
+    fn wait_until(&mut self, until: Instant) {
+        self.inner.wait_until(until);
+    }
+
+    fn rest(
+        &mut self,
+        request: &bridge::RestRequest<'_>,
+        timeouts: bridge::Timeouts,
+        body: &mut [u8],
+    ) -> Result<bridge::HaAnswer, lee_core::retry::Failure> {
+        let started = std::time::Instant::now();
+        let answer = self.inner.rest(request, timeouts, body);
+        self.waited += started.elapsed();
+        answer
+    }
+}
+
 /// The running bridge: configuration, engine state and buffers.
 pub struct Bridge {
     capacities: Capacities,
@@ -163,7 +271,7 @@ pub struct Bridge {
     reachability: Option<Reachability>,
     report: Vec<u8>,
     core: bridge::Bridge,
-    transport: Option<Box<dyn Transport + Send>>,
+    transport: Option<Timed>,
     gateway: Gateway<Handler, 4>,
     ops: Gateway<ops::Op, 16>,
     op_token: Option<Secret>,
@@ -178,16 +286,143 @@ pub struct Bridge {
     jitter: SplitMix64,
     clock: MonotonicClock,
     out: Box<[u8]>,
+    marks: Marks,
+    /// The metrics when the current event began.
+    before: Metrics,
+    last: Invocation,
+    errors: std::collections::VecDeque<serde_json::Value>,
+    debug_timings: bool,
+    metrics_on: bool,
+    /// The configuration running, for comparing a reloaded one with.
+    config: Config,
+    version: u64,
+    fingerprint: reload::Fingerprint,
+    reloader: Option<reload::Reloader>,
 }
 
 impl Bridge {
-    /// The bridge as configured by the process environment, with the
-    /// standard capacities. Configuration problems are kept in
-    /// [`Bridge::problems`] (the caller logs them once); they never stop the
-    /// bridge, which then answers each directive `BRIDGE_UNREACHABLE`.
+    /// The bridge as configured by the process environment (see
+    /// [`Bridge::from_vars`]).
     pub fn from_env() -> Result<Bridge, StartError> {
-        let (config, problems) = Config::from_env(|name| std::env::var(name).ok());
-        Bridge::new(config, problems, Capacities::STANDARD)
+        Bridge::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The bridge as configured by `var` (the environment, normally), with
+    /// the capacities of its tier, re-reading Parameter Store when
+    /// `PARAMETER_PREFIX` says so (see [`reload`]). Configuration problems
+    /// are kept in [`Bridge::problems`] (the caller logs them once); they
+    /// never stop the bridge, which then answers each directive
+    /// `BRIDGE_UNREACHABLE`.
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String> + Send + 'static,
+    ) -> Result<Bridge, StartError> {
+        let (config, mut problems) = Config::from_env(&var);
+        let source = match reload::ParameterSource::from_env(&var) {
+            Some(Ok(source)) => Some(source),
+            Some(Err(found)) => {
+                problems.extend(found);
+                None
+            }
+            None => None,
+        };
+        let fingerprint = reload::fingerprint(&var);
+        let capacities = config.tuning.capacities;
+        let mut bridge = Bridge::new(config, problems, capacities)?;
+        bridge.fingerprint = fingerprint;
+        if let Some(source) = source {
+            logging::register_secrets(source.session_token().map(Secret::expose));
+            bridge.reloader = Some(reload::Reloader::new(source, Box::new(var)));
+        }
+        Ok(bridge)
+    }
+
+    /// The running configuration's version: 1 at start, one more for each
+    /// configuration applied by a reload.
+    pub fn config_version(&self) -> u64 {
+        self.version
+    }
+
+    /// Read Parameter Store again when the reading is due; apply a valid
+    /// new configuration, keep the running one otherwise.
+    fn reload_if_due(&mut self) {
+        let Some(reloader) = &mut self.reloader else {
+            return;
+        };
+        if !reloader.due() {
+            return;
+        }
+        let fetched = match reloader.source.fetch() {
+            Ok(fetched) => fetched,
+            Err(why) => {
+                if reloader.rejected.as_deref() != Some(why.as_str()) {
+                    tracing::warn!(
+                        config_version = self.version,
+                        "configuration not re-read, version {} kept: {why}",
+                        self.version
+                    );
+                    reloader.rejected = Some(why);
+                }
+                return;
+            }
+        };
+        let env = &reloader.env;
+        let var = |name: &str| fetched.get(name).cloned().or_else(|| env(name));
+        let (config, problems) = Config::from_env(var);
+        let fingerprint = reload::fingerprint(var);
+        let capacities = config.tuning.capacities;
+        let next = if problems.is_empty() {
+            if config == self.config {
+                reloader.rejected = None;
+                return;
+            }
+            Bridge::new(config, problems, capacities).map_err(|e| e.to_string())
+        } else {
+            Err(problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "))
+        };
+        let mut next = match next {
+            Ok(next) => next,
+            Err(reasons) => {
+                if reloader.rejected.as_deref() != Some(reasons.as_str()) {
+                    tracing::warn!(
+                        config_version = self.version,
+                        "new configuration rejected, version {} kept: {reasons}",
+                        self.version
+                    );
+                    reloader.rejected = Some(reasons);
+                }
+                return;
+            }
+        };
+        reloader.rejected = None;
+        let changed = reload::changed(&self.fingerprint, &fingerprint);
+        // What the process has seen so far stays: counts, recent errors, and
+        // (same Home Assistant, same thresholds) the breaker and the cache.
+        next.version = self.version + 1;
+        next.fingerprint = fingerprint;
+        next.reloader = self.reloader.take();
+        next.metrics = self.metrics;
+        next.errors = std::mem::take(&mut self.errors);
+        next.warm_cache = false;
+        if next.config.base_url == self.config.base_url {
+            if next.config.tuning.breaker == self.config.tuning.breaker {
+                std::mem::swap(&mut next.core.breaker, &mut self.core.breaker);
+            }
+            if next.capacities == self.capacities {
+                std::mem::swap(&mut next.cache, &mut self.cache);
+            }
+        }
+        next.summary["config_version"] = next.version.into();
+        *self = next;
+        tracing::info!(
+            config_version = self.version,
+            changed = changed.join(","),
+            "configuration version {} applied",
+            self.version
+        );
     }
 
     /// A bridge from a configuration and the problems found reading it.
@@ -275,9 +510,17 @@ impl Bridge {
         // Jitter only spreads retries; a fixed seed if the OS has no randomness is harmless.
         let _ = getrandom::fill(&mut seed);
         let demo = transport.is_some() && config.base_url.is_none();
+        logging::register_secrets(config.secrets());
+        let mut summary = report::config_summary(&config, &problems, demo);
+        summary["config_version"] = 1.into();
+        let running = config.clone();
         Ok(Bridge {
+            config: running,
+            version: 1,
+            fingerprint: reload::Fingerprint::new(),
+            reloader: None,
             capacities,
-            summary: report::config_summary(&config, &problems, demo),
+            summary,
             problems,
             debug_token: config
                 .debug
@@ -294,11 +537,23 @@ impl Bridge {
             reachability: None,
             report: Vec::new(),
             core: bridge::Bridge {
-                settings: Settings::DEFAULT,
-                breaker: Breaker::new(BreakerConfig::DEFAULT),
+                settings: Settings {
+                    connect_timeout: config.tuning.connect_timeout,
+                    ..Settings::DEFAULT
+                },
+                breaker: Breaker::new(config.tuning.breaker),
             },
-            transport,
+            transport: transport.map(|inner| Timed {
+                inner,
+                waited: Duration::ZERO,
+            }),
             gateway,
+            marks: Marks::default(),
+            before: Metrics::EMPTY,
+            last: Invocation::default(),
+            errors: std::collections::VecDeque::with_capacity(RECENT_ERRORS),
+            debug_timings: config.debug_timings,
+            metrics_on: config.metrics,
             cache: Cache::new(
                 vec![EntrySlot::EMPTY; capacities.cache_entries].into_boxed_slice(),
                 vec![0u8; capacities.cache_bytes].into_boxed_slice(),
@@ -321,68 +576,292 @@ impl Bridge {
         &self.metrics
     }
 
-    /// Answer one event. `lambda_remaining` is the invocation's remaining
-    /// time, when there is one; the answer is ready before
+    /// Answer one Alexa event (anything else is refused as an invalid
+    /// directive). `lambda_remaining` is the invocation's remaining time,
+    /// when there is one; the answer is ready before
     /// `min(8 s, lambda_remaining) − 500 ms`.
     pub fn answer(&mut self, event: &[u8], lambda_remaining: Option<Duration>) -> Answer<'_> {
-        let classified = self.read(event);
-        self.answer_classified(classified, event, lambda_remaining)
+        let handled = self.handle_as(event, lambda_remaining, true);
+        Answer {
+            body: handled.body,
+            outcome: match handled.outcome {
+                Outcome::Directive(answered) => answered,
+                _ => Answered::Error(ErrorType::InvalidDirective, Reason::Engine),
+            },
+        }
     }
 
     /// Answer any event lee knows: an Alexa directive (as [`Bridge::answer`]),
-    /// the health or diagnostics event, or a Function URL request for
-    /// `GET /health` or `GET /diagnostics` (the latter only with the shared
-    /// secret in `x-lee-secret`).
+    /// the health or diagnostics event, an engine op, a custom-skill request,
+    /// or a Function URL request for `GET /health`, `GET /diagnostics` or
+    /// `POST /op` (the last two only with the shared secret in `x-lee-secret`).
+    ///
+    /// Every event leaves one log line (see [`logging`]) and its
+    /// [`Invocation`] record.
     pub fn handle(&mut self, event: &[u8], lambda_remaining: Option<Duration>) -> Handled<'_> {
-        if std::mem::take(&mut self.warm_cache) {
-            self.warm();
-        }
-        match self.read(event) {
-            Ok(Event::Health) => {
-                let report = self.health();
-                self.report_into(&report);
-                self.report_handled(Outcome::Health)
-            }
-            Ok(Event::Diagnostics) => {
-                let report = self.diagnostics();
-                self.report_into(&report);
-                self.report_handled(Outcome::Diagnostics)
-            }
-            Ok(Event::Http(request)) => {
-                let status = self.http(request, event);
-                self.report_handled(Outcome::Http(status))
-            }
-            Ok(Event::Op(name)) => {
-                let ok = self.op(name, event);
-                self.report_handled(Outcome::Op(ok))
-            }
-            Ok(Event::Skill(kind)) => {
-                let started = self.clock.now();
-                let ok = self.skill(kind, event);
-                self.settle(started);
-                self.report_handled(Outcome::Skill(ok))
-            }
-            classified => {
-                let answer = self.answer_classified(classified, event, lambda_remaining);
-                Handled {
-                    body: answer.body,
-                    outcome: Outcome::Directive(answer.outcome),
-                }
-            }
-        }
+        self.handle_as(event, lambda_remaining, false)
     }
 
     /// Answer an event too large to read at all (`len` bytes, skipped unread
     /// by the frontend): an `INVALID_DIRECTIVE` error saying so.
     pub fn handle_oversized(&mut self, len: usize) -> Handled<'_> {
+        let started = self.begin();
         let too_large = Err(ClassifyError::TooLarge {
             len,
             limit: self.capacities.event_buffer,
         });
-        let answer = self.answer_classified(too_large, &[], None);
-        Handled {
-            body: answer.body,
-            outcome: Outcome::Directive(answer.outcome),
+        let span = tracing::info_span!("event", kind = "unreadable");
+        let _entered = span.enter();
+        let (outcome, body) = self.answer_classified(too_large, &[], None);
+        self.finish(started, started, outcome, body, None)
+    }
+
+    /// What the last event was and what it cost: the source of its log line
+    /// and of its EMF metrics line.
+    pub fn last_invocation(&self) -> &Invocation {
+        &self.last
+    }
+
+    /// The CloudWatch EMF line of the last event (see [`emf`]), unless
+    /// `METRICS=off`. `function` names the function, `request_id` the
+    /// invocation.
+    pub fn metrics_line(&self, function: &str, request_id: Option<&str>) -> Option<String> {
+        self.metrics_on.then(|| {
+            let high_water = report::process_memory().map(|(_, hwm)| hwm);
+            emf::line(
+                &self.last,
+                function,
+                request_id,
+                high_water,
+                std::time::SystemTime::now(),
+            )
+        })
+    }
+
+    fn handle_as(
+        &mut self,
+        event: &[u8],
+        lambda_remaining: Option<Duration>,
+        alexa_only: bool,
+    ) -> Handled<'_> {
+        if !alexa_only {
+            self.reload_if_due();
+            if std::mem::take(&mut self.warm_cache) {
+                self.warm();
+            }
+        }
+        let started = self.begin();
+        let classified = match self.read(event) {
+            Ok(Event::Directive(d)) => Ok(Event::Directive(d)),
+            Ok(_) if alexa_only => Err(ClassifyError::UnknownEvent),
+            other => other,
+        };
+        let classified_at = self.clock.now();
+        // Every log line of this event carries what it is (the Lambda
+        // frontend adds its request id around it): raw JSON strings, never
+        // the scope or its token.
+        let span = match &classified {
+            Ok(Event::Directive(d)) => tracing::info_span!(
+                "directive",
+                kind = "directive",
+                message_id = d.message_id.unwrap_or("-"),
+                namespace = d.namespace,
+                name = d.name,
+                endpoint = d.endpoint_id.unwrap_or("-"),
+            ),
+            Ok(Event::Op(name)) => tracing::info_span!("event", kind = "op", op = *name),
+            Ok(Event::Http(request)) => tracing::info_span!(
+                "event",
+                kind = "http",
+                method = request.method,
+                path = request.path
+            ),
+            Ok(Event::Skill(kind)) => {
+                tracing::info_span!("event", kind = "skill", request_type = *kind)
+            }
+            Ok(Event::Health) => tracing::info_span!("event", kind = "health"),
+            Ok(Event::Diagnostics) => tracing::info_span!("event", kind = "diagnostics"),
+            Err(_) => tracing::info_span!("event", kind = "unreadable"),
+        };
+        let _entered = span.enter();
+        let message_id = match &classified {
+            Ok(Event::Directive(d)) => d.message_id,
+            _ => None,
+        };
+        tracing::debug!(event = %logging::body(event), "event received");
+        let (outcome, body) = match classified {
+            Ok(Event::Health) => {
+                let report = self.health();
+                self.report_into(&report);
+                (Outcome::Health, Body::Report)
+            }
+            Ok(Event::Diagnostics) => {
+                let report = self.diagnostics();
+                self.report_into(&report);
+                (Outcome::Diagnostics, Body::Report)
+            }
+            Ok(Event::Http(request)) => {
+                let status = self.http(request, event);
+                (Outcome::Http(status), Body::Report)
+            }
+            Ok(Event::Op(name)) => {
+                let ok = self.op(name, event);
+                (Outcome::Op(ok), Body::Report)
+            }
+            Ok(Event::Skill(kind)) => {
+                let ok = self.skill(kind, event);
+                (Outcome::Skill(ok), Body::Report)
+            }
+            classified => self.answer_classified(classified, event, lambda_remaining),
+        };
+        self.finish(started, classified_at, outcome, body, message_id)
+    }
+
+    /// Start timing an event.
+    fn begin(&mut self) -> Instant {
+        self.marks = Marks::default();
+        if let Some(transport) = &mut self.transport {
+            transport.waited = Duration::ZERO;
+        }
+        self.before = self.metrics.snapshot();
+        self.clock.now()
+    }
+
+    /// After an event is answered: reclaim slots, record the invocation,
+    /// log its line, keep its error.
+    fn finish(
+        &mut self,
+        started: Instant,
+        classified_at: Instant,
+        outcome: Outcome,
+        body: Body,
+        message_id: Option<&str>,
+    ) -> Handled<'_> {
+        let responded_from = self.marks.gateway_end.get().unwrap_or(classified_at);
+        let (took, ended) = self.settle(started);
+        let waited = self.transport.as_ref().map_or(Duration::ZERO, |t| t.waited);
+        let since = |a: Instant, b: Instant| b.saturating_duration_since(a);
+        let stages = match (self.marks.handler_start.get(), self.marks.handler_end.get()) {
+            (Some(h_start), Some(h_end)) => Stages {
+                classify: since(started, classified_at),
+                cache: since(classified_at, h_start),
+                dispatch: since(h_start, h_end).saturating_sub(waited),
+                transport: waited,
+                respond: since(responded_from, ended),
+            },
+            // Served from the cache, or an event with no gateway (reports, skill).
+            _ => Stages {
+                classify: since(started, classified_at),
+                cache: since(classified_at, responded_from),
+                dispatch: since(responded_from.max(classified_at), ended).saturating_sub(waited),
+                transport: waited,
+                respond: Duration::ZERO,
+            },
+        };
+        let delta = |c: Counter| self.metrics.get(c) - self.before.get(c);
+        let (kind, error) = match outcome {
+            Outcome::Directive(Answered::PassedThrough) => ("directive", None),
+            Outcome::Directive(Answered::Error(e, _)) => ("directive", Some(e.as_str())),
+            Outcome::Health => ("health", None),
+            Outcome::Diagnostics => ("diagnostics", None),
+            Outcome::Http(status) => ("http", (status >= 500).then_some("HTTP_ERROR")),
+            Outcome::Op(ok) => ("op", (!ok).then_some("OP_ERROR")),
+            Outcome::Skill(ok) => ("skill", (!ok).then_some("SKILL_REFUSED")),
+        };
+        self.last = Invocation {
+            kind,
+            directive: matches!(outcome, Outcome::Directive(_)) && delta(Counter::Directives) > 0,
+            error,
+            duration: took,
+            ha_time: waited,
+            stages,
+            cache_hits: delta(Counter::CacheHits),
+            cache_misses: delta(Counter::CacheMisses),
+            breaker_opens: delta(Counter::BreakerOpens),
+            slot_loads: delta(Counter::SlotLoads),
+            slot_unloads: delta(Counter::SlotUnloads),
+            ha_requests: delta(Counter::HaRequests),
+        };
+        let outcome_name = match outcome {
+            Outcome::Directive(Answered::PassedThrough) => "passed_through",
+            _ => error.unwrap_or("ok"),
+        };
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        let timings = self.debug_timings || tracing::enabled!(tracing::Level::DEBUG);
+        let reason = match outcome {
+            Outcome::Directive(Answered::Error(_, reason)) => Some(reason.to_string()),
+            _ => None,
+        };
+        match (&reason, timings) {
+            (Some(reason), false) => tracing::warn!(
+                outcome = outcome_name,
+                duration_ms = ms(took),
+                ha_ms = ms(waited),
+                requests = self.last.ha_requests,
+                "answered an error: {reason}"
+            ),
+            (Some(reason), true) => tracing::warn!(
+                outcome = outcome_name,
+                duration_ms = ms(took),
+                ha_ms = ms(waited),
+                requests = self.last.ha_requests,
+                classify_ms = ms(stages.classify),
+                cache_ms = ms(stages.cache),
+                dispatch_ms = ms(stages.dispatch),
+                transport_ms = ms(stages.transport),
+                respond_ms = ms(stages.respond),
+                "answered an error: {reason}"
+            ),
+            (None, false) => tracing::info!(
+                outcome = outcome_name,
+                duration_ms = ms(took),
+                ha_ms = ms(waited),
+                requests = self.last.ha_requests,
+                "answered"
+            ),
+            (None, true) => tracing::info!(
+                outcome = outcome_name,
+                duration_ms = ms(took),
+                ha_ms = ms(waited),
+                requests = self.last.ha_requests,
+                classify_ms = ms(stages.classify),
+                cache_ms = ms(stages.cache),
+                dispatch_ms = ms(stages.dispatch),
+                transport_ms = ms(stages.transport),
+                respond_ms = ms(stages.respond),
+                "answered"
+            ),
+        }
+        tracing::debug!(answer = %logging::body(self.body(body)), "answer");
+        if let Some(error) = error {
+            let what = reason.unwrap_or_else(|| {
+                let answer: serde_json::Value =
+                    serde_json::from_slice(self.body(body)).unwrap_or_default();
+                let error = &answer["error"];
+                match error["message"].as_str().or(error.as_str()) {
+                    Some(message) => format!("{} {message}", error["code"].as_str().unwrap_or("")),
+                    None => "no details".to_string(),
+                }
+            });
+            if self.errors.len() == RECENT_ERRORS {
+                self.errors.pop_front();
+            }
+            self.errors.push_back(serde_json::json!({
+                "at": logging::timestamp(std::time::SystemTime::now()),
+                "kind": kind,
+                "error": error,
+                "message_id": message_id,
+                "reason": logging::scrub(what.trim()),
+            }));
+        }
+        let body = self.body(body);
+        Handled { body, outcome }
+    }
+
+    fn body(&self, body: Body) -> &[u8] {
+        match body {
+            Body::Report => &self.report,
+            Body::Out(len) => &self.out[..len],
         }
     }
 
@@ -402,24 +881,9 @@ impl Bridge {
         classified: Result<Event<'_>, ClassifyError>,
         event: &[u8],
         lambda_remaining: Option<Duration>,
-    ) -> Answer<'_> {
-        let started = self.clock.now();
+    ) -> (Outcome, Body) {
         let message_id = self.random_id();
         let mut tally = Tally::default();
-        // Every log line of this event carries the directive's messageId (the
-        // Lambda frontend adds its request id around it). Raw JSON strings,
-        // never the scope or its token.
-        let span = match &classified {
-            Ok(Event::Directive(d)) => tracing::info_span!(
-                "directive",
-                message_id = d.message_id.unwrap_or("-"),
-                namespace = d.namespace,
-                name = d.name,
-                endpoint = d.endpoint_id.unwrap_or("-"),
-            ),
-            _ => tracing::info_span!("event"),
-        };
-        let _entered = span.enter();
         let (len, outcome) =
             match self.answer_event(classified, event, lambda_remaining, message_id, &mut tally) {
                 Ok(answered) => answered,
@@ -434,25 +898,7 @@ impl Bridge {
                 }
             };
         self.count(outcome, &tally);
-        let took = self.settle(started);
-        match outcome {
-            Answered::PassedThrough => tracing::info!(
-                duration_ms = took.as_secs_f64() * 1e3,
-                ha_ms = tally.ha_time.as_secs_f64() * 1e3,
-                requests = tally.requests,
-                "passed Home Assistant's answer through"
-            ),
-            Answered::Error(error, reason) => tracing::warn!(
-                duration_ms = took.as_secs_f64() * 1e3,
-                requests = tally.requests,
-                error = error.as_str(),
-                "answered an error: {reason}"
-            ),
-        }
-        Answer {
-            body: &self.out[..len],
-            outcome,
-        }
+        (Outcome::Directive(outcome), Body::Out(len))
     }
 
     fn answer_event(
@@ -505,6 +951,7 @@ impl Bridge {
         let clock = &self.clock;
         let jitter = &mut self.jitter;
         let debug_token = self.debug_token.as_ref().map(config::Secret::expose);
+        let marks = &self.marks;
         let mut answered = None;
         let served = self.gateway.dispatch(
             &call,
@@ -513,24 +960,28 @@ impl Bridge {
             &mut self.slots,
             &mut self.out,
             |Handler::AlexaDirective, arena, _cache, out| {
+                marks.handler_start.set(Some(clock.now()));
                 let raw_len = directive.scope.and_then(|s| s.token).map_or(0, str::len);
                 // A token too long for the arena cannot be valid: an empty buffer
                 // makes the core refuse it as malformed.
                 let token_buf = arena.alloc(raw_len).unwrap_or_default();
                 let io = Io {
-                    transport: &mut **transport,
+                    transport,
                     clock,
                     jitter,
                     message_id,
                     debug_token,
                     token_buf,
                 };
-                let (len, outcome) =
-                    core.answer_directive(directive, event, lambda_remaining, io, out, tally)?;
+                let answered_now =
+                    core.answer_directive(directive, event, lambda_remaining, io, out, tally);
+                marks.handler_end.set(Some(clock.now()));
+                let (len, outcome) = answered_now?;
                 answered = Some(outcome);
                 Ok(len)
             },
         );
+        self.marks.gateway_end.set(Some(self.clock.now()));
         match served {
             Ok(served) => {
                 if let Served::Handled { load, .. } = served
@@ -626,14 +1077,14 @@ impl Bridge {
 
     /// After an event is answered: count it and its time, reclaim the
     /// slots whose policy says so. Returns how long the event took.
-    fn settle(&mut self, started: Instant) -> Duration {
+    fn settle(&mut self, started: Instant) -> (Duration, Instant) {
         let now = self.clock.now();
         self.metrics.incr(Counter::Events);
         let reclaimed = self.slots.end_invocation(now) + self.slots.reclaim(now);
         self.metrics.add(Counter::SlotUnloads, reclaimed as u64);
         let took = now.saturating_duration_since(started);
         self.metrics.observe(Timer::Event, took);
-        took
+        (took, now)
     }
 
     fn refuse_skill(&mut self, why: &'static str) -> bool {
@@ -644,14 +1095,8 @@ impl Bridge {
 
     /// Run an engine op; its answer (success or error) is left in `self.report`.
     fn op(&mut self, name: &str, event: &[u8]) -> bool {
-        let started = self.clock.now();
-        let result = self.run_op(name, event, None);
-        self.settle(started);
-        match result {
-            Ok(()) => {
-                tracing::info!(op = name, "engine op answered");
-                true
-            }
+        match self.run_op(name, event, None) {
+            Ok(()) => true,
             Err(refused) => {
                 let answer = ops::error_answer(name, &refused);
                 tracing::warn!(
@@ -725,6 +1170,7 @@ impl Bridge {
         };
         let breaker = &mut self.core.breaker;
         let clock = &self.clock;
+        let marks = &self.marks;
         let served = self.ops.dispatch(
             &call,
             now,
@@ -732,8 +1178,9 @@ impl Bridge {
             &mut self.slots,
             &mut self.out,
             |_, _arena, cache, out| {
+                marks.handler_start.set(Some(clock.now()));
                 let mut client = ops::Client {
-                    transport: &mut **transport,
+                    transport,
                     breaker,
                     clock,
                     token: token.expose(),
@@ -787,9 +1234,11 @@ impl Bridge {
                     "the answer is larger than lee's answer buffer",
                 ))?;
                 dst.copy_from_slice(answer.as_bytes());
+                marks.handler_end.set(Some(clock.now()));
                 Ok(answer.len())
             },
         );
+        self.marks.gateway_end.set(Some(self.clock.now()));
         let len = match served {
             Ok(served) => {
                 match served {
@@ -851,11 +1300,12 @@ impl Bridge {
         )
     }
 
-    /// The diagnostics report: health plus cache, slots and metrics.
+    /// The diagnostics report: health plus cache (per module), slots,
+    /// metrics, memory, the configuration's version and the recent errors.
     fn diagnostics(&mut self) -> serde_json::Value {
         let health = self.health();
         let slots: Vec<_> = self.slots.views().collect();
-        report::diagnostics(
+        let mut report = report::diagnostics(
             health,
             &report::Insides {
                 cache: self.cache.stats(),
@@ -869,7 +1319,36 @@ impl Bridge {
                 slots: &slots,
                 metrics: &self.metrics,
             },
-        )
+        );
+        report["cache"]["modules"] = [
+            (ALEXA_MODULE, "alexa"),
+            (ops::HA_CLIENT, "ha.client"),
+            (ops::HA_SERVICES, "ha.services"),
+        ]
+        .iter()
+        .map(|&(module, name)| {
+            let usage = self.cache.module_usage(module);
+            serde_json::json!({ "module": name, "entries": usage.entries, "bytes": usage.bytes })
+        })
+        .collect();
+        let pool = self.slots.stats();
+        let memory = report::process_memory();
+        report["memory"] = serde_json::json!({
+            "rss_bytes": memory.map(|(rss, _)| rss),
+            "rss_high_water_bytes": memory.map(|(_, hwm)| hwm),
+            "arena_pool_bytes": pool.arena_size * pool.arenas,
+            "arena_bytes_in_use": pool.arena_size * pool.arenas_in_use,
+            "arena_high_water_bytes": pool.high_water_bytes,
+            "engine_bytes": self.capacities.usage().total,
+        });
+        report["configuration"] = serde_json::json!({
+            "version": self.version,
+            "parameter_prefix": self.reloader.as_ref().map(|r| r.source.prefix()),
+            "reload_every_s": self.reloader.as_ref().map(|r| r.source.ttl().as_secs()),
+            "last_rejection": self.reloader.as_ref().and_then(|r| r.rejected.as_deref()),
+        });
+        report["recent_errors"] = self.errors.iter().cloned().collect();
+        report
     }
 
     /// Answer a Function URL request; returns its status. The answer is in
@@ -946,13 +1425,6 @@ impl Bridge {
         };
         let answer = serde_json::from_slice(&self.report).unwrap_or_default();
         (if ok { 200 } else { 400 }, answer)
-    }
-
-    fn report_handled(&self, outcome: Outcome) -> Handled<'_> {
-        Handled {
-            body: &self.report,
-            outcome,
-        }
     }
 
     fn report_into(&mut self, report: &serde_json::Value) {

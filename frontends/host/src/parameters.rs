@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use crate::config::Secret;
 
 /// Where the token lives and how to ask for it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenParameter {
     /// The parameter's name.
     pub name: String,

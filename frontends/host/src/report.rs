@@ -75,6 +75,28 @@ pub fn config_summary(config: &Config, problems: &[Problem], demo: bool) -> Valu
         "ssl_client_certificate": set(config.client_identity.is_some()),
         "extra_headers": config.extra_headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
         "shared_secret": set(config.shared_secret.is_some()),
+        "ha_token": set(config.ha_token.is_some()),
+        "ha_token_parameter": config.token_parameter.as_ref().map(|p| p.name.as_str()),
+        "alexa_skill_id": set(config.skill_id.is_some()),
+        "cache_warming": config.cache_warming,
+        "tier": config.tuning.tier.name(),
+        "capacities": {
+            "cache_entries": config.tuning.capacities.cache_entries,
+            "cache_bytes": config.tuning.capacities.cache_bytes,
+            "module_slots": config.tuning.capacities.slots,
+            "arena_bytes": config.tuning.capacities.arena_size,
+            "arenas": config.tuning.capacities.arenas,
+            "event_buffer_bytes": config.tuning.capacities.event_buffer,
+            "response_buffer_bytes": config.tuning.capacities.response_buffer,
+        },
+        "connect_timeout_ms": config.tuning.connect_timeout.as_millis() as u64,
+        "breaker": {
+            "failures": config.tuning.breaker.failure_threshold(),
+            "window_s": config.tuning.breaker.window().as_secs(),
+            "cool_down_s": config.tuning.breaker.cool_down().as_secs(),
+        },
+        "metrics": config.metrics,
+        "debug_timings": config.debug_timings,
         "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }
@@ -172,6 +194,23 @@ pub fn diagnostics(mut health: Value, insides: &Insides<'_>) -> Value {
         .collect();
     health["metrics"] = json!({ "counters": counters, "timers": timers });
     health
+}
+
+/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`
+/// of `/proc/self/status`), in bytes; `None` where there is no `/proc`.
+pub fn process_memory() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: u64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()?;
+        Some(kib * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 fn policy_name(policy: Policy) -> String {

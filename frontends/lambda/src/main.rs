@@ -12,38 +12,56 @@
 //! nothing touches the network until the first event needs it.
 //!
 //! Events: Alexa Smart Home directives; `{"health_check": true}`;
-//! `{"diagnostics": true}`; Function URL requests for `GET /health` and
-//! `GET /diagnostics` (the latter with the shared secret in `x-lee-secret`).
+//! `{"diagnostics": true}`; engine ops; custom-skill requests; Function URL
+//! requests for `GET /health`, `GET /diagnostics` and `POST /op` (the last
+//! two with the shared secret in `x-lee-secret`).
+//!
+//! Logs go to stdout as JSON lines (lee-host's `logging`: redacted, with
+//! the request id and the directive's messageId on every line), followed by
+//! one CloudWatch EMF metrics line per invocation unless `METRICS=off`.
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use lee_host::Bridge;
+use lee_host::logging::{JsonLogs, level_from};
 use serde_json::value::RawValue;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, filter::LevelFilter};
 
 fn main() -> Result<(), Error> {
-    tracing_subscriber::fmt()
-        .with_target(false)
-        .without_time()
-        .with_ansi(false)
-        .init();
+    let env = |name: &str| std::env::var(name).ok();
+    let (level, level_problem) = match level_from(env) {
+        Ok(level) => (level, None),
+        Err(why) => (LevelFilter::INFO, Some(why)),
+    };
+    let subscriber =
+        tracing_subscriber::registry().with(JsonLogs::new(std::io::stdout).with_filter(level));
+    tracing::subscriber::set_global_default(subscriber)?;
+    if let Some(why) = level_problem {
+        tracing::warn!("configuration: {why}");
+    }
     let bridge = Bridge::from_env().map_err(|e| Error::from(e.to_string()))?;
     for problem in bridge.problems() {
         tracing::warn!("configuration: {problem}");
     }
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
+    let function: Arc<str> = Arc::from(function);
     let bridge = Arc::new(Mutex::new(bridge));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(lambda_runtime::run(service_fn(move |event| {
-        invocation(Arc::clone(&bridge), event)
+        invocation(Arc::clone(&bridge), Arc::clone(&function), event)
     })))
 }
 
 /// Answer one invocation.
 async fn invocation(
     bridge: Arc<Mutex<Bridge>>,
+    function: Arc<str>,
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<Box<RawValue>, Error> {
     let remaining = remaining_time(event.context.deadline);
@@ -57,8 +75,15 @@ async fn invocation(
         let mut bridge = bridge
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let handled = bridge.handle(payload.get().as_bytes(), remaining);
-        String::from_utf8_lossy(handled.body).into_owned()
+        let answer =
+            String::from_utf8_lossy(bridge.handle(payload.get().as_bytes(), remaining).body)
+                .into_owned();
+        if let Some(mut line) = bridge.metrics_line(&function, Some(&request_id)) {
+            line.push('\n');
+            // A metrics line that cannot be written is lost; the answer is not.
+            let _ = std::io::stdout().lock().write_all(line.as_bytes());
+        }
+        answer
     })
     .await?;
     Ok(RawValue::from_string(answer)?)

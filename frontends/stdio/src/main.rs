@@ -14,15 +14,19 @@
 
 mod frames;
 
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use lee_core::budget::Capacities;
 use lee_host::config::{BaseUrl, Config, Secret};
 use lee_host::demo::DemoHome;
+use lee_host::logging::{JsonLogs, level_from};
 use lee_host::{Bridge, Handled};
+
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, util::SubscriberInitExt};
 
 use crate::frames::{Frame, Frames};
 
@@ -49,11 +53,16 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .with_target(false)
+    let (level, level_problem) = match level_from(|name| std::env::var(name).ok()) {
+        Ok(level) => (level, None),
+        Err(why) => (LevelFilter::INFO, Some(why)),
+    };
+    tracing_subscriber::registry()
+        .with(JsonLogs::new(io::stderr).with_filter(level))
         .init();
+    if let Some(why) = level_problem {
+        tracing::warn!("configuration: {why}");
+    }
 
     let (mut config, mut problems) = Config::from_env(|name| std::env::var(name).ok());
     if let Some(url) = &args.ha_url {
@@ -84,7 +93,7 @@ fn main() -> ExitCode {
         }
     }
     let demo = args.demo || config.base_url.is_none();
-    let capacities = Capacities::STANDARD;
+    let capacities = config.tuning.capacities;
     let started = if demo {
         problems.retain(|p| p.variable != "BASE_URL");
         config.base_url = None;

@@ -1,0 +1,638 @@
+//! lee's logs: one JSON object per line, redacted before anything is
+//! formatted.
+//!
+//! What it is for: logs a CloudWatch Logs Insights query can read (every
+//! line has `timestamp`, `level`, `message`, the fields of the spans it ran
+//! in, flattened, and its own fields), and that never carry a secret, at any
+//! level, debug included. Every frontend installs [`JsonLogs`]; none formats
+//! a line any other way.
+//!
+//! Redaction is done by the layer, on every value, before it is written:
+//! - a field whose name says it holds a secret (`token`, `authorization`,
+//!   `secret`, `password`, `cookie`, `code`, ...) is written as
+//!   `[redacted]`, whatever its value;
+//! - in every other value: the configured secrets ([`register_secrets`]) are
+//!   replaced, `Bearer <anything>` loses its credential, and inside JSON text
+//!   the string value of any such key is replaced;
+//! - event bodies are only logged through [`body`], which redacts the JSON
+//!   structurally and never writes bytes that are not JSON.
+//!
+//! Levels come from `LOG_LEVEL` (`error|warn|info|debug|trace`), else
+//! Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`; `DEBUG` turns on debug.
+
+use std::io::Write;
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::{Map, Value};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Secrets shorter than this are not searched for in text: a two-letter
+/// "secret" would redact half of every line and protect nothing.
+const MIN_SECRET_LEN: usize = 6;
+
+/// At most this many configured secrets are searched for.
+const MAX_SECRETS: usize = 32;
+
+static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Add secrets (tokens, shared secret, header values, keys) to those every
+/// log value is searched for. The set only grows, up to 32 (the oldest go
+/// first): a secret replaced by a reload may still sit in a late log line.
+pub fn register_secrets<'a>(secrets: impl IntoIterator<Item = &'a str>) {
+    let mut kept = SECRETS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for secret in secrets {
+        if secret.len() < MIN_SECRET_LEN || kept.iter().any(|k| k == secret) {
+            continue;
+        }
+        if kept.len() == MAX_SECRETS {
+            kept.remove(0);
+        }
+        kept.push(secret.to_string());
+    }
+}
+
+/// Whether a field or JSON key of this name holds a secret.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    const PARTS: [&str; 8] = [
+        "token",
+        "authorization",
+        "secret",
+        "password",
+        "passwd",
+        "cookie",
+        "api_key",
+        "apikey",
+    ];
+    PARTS.iter().any(|part| name.contains(part))
+        // An OAuth authorization code (AcceptGrant's `grant.code`).
+        || name == "code"
+        || name == "x-lee-secret"
+}
+
+/// `text` with every secret it may hold replaced (see the module's doc).
+pub fn scrub(text: &str) -> String {
+    let mut out = text.to_string();
+    let secrets = SECRETS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // Longest first, so a secret containing another is replaced whole.
+    let mut found: Vec<&String> = secrets
+        .iter()
+        .filter(|s| out.contains(s.as_str()))
+        .collect();
+    found.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in found {
+        out = out.replace(secret.as_str(), REDACTED);
+    }
+    drop(secrets);
+    let out = scrub_bearer(&out);
+    scrub_json_keys(&out)
+}
+
+/// `Bearer xyz` → `Bearer [redacted]` (any case of `bearer`).
+fn scrub_bearer(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    if !lower.contains("bearer") {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = 0;
+    let mut from = 0;
+    while let Some(at) = lower[from..].find("bearer") {
+        let start = from + at + "bearer".len();
+        let credential_start = start + text[start..].len() - text[start..].trim_start().len();
+        let credential_end = text[credential_start..]
+            .find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '\\')
+            .map_or(text.len(), |n| credential_start + n);
+        if credential_start > start && credential_end > credential_start {
+            out.push_str(&text[rest..credential_start]);
+            out.push_str(REDACTED);
+            rest = credential_end;
+        }
+        from = start.max(credential_end);
+        if from >= text.len() {
+            break;
+        }
+    }
+    out.push_str(&text[rest..]);
+    out
+}
+
+/// In JSON text (or text that quotes some): the string value after any
+/// secret-named key is replaced. `"token": "abc"` → `"token": "[redacted]"`,
+/// escaped quotes included (`\"token\":\"abc\"`).
+fn scrub_json_keys(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        // A quote, possibly escaped, opens a key candidate.
+        let Some(quote) = quote_at(bytes, i) else {
+            i += 1;
+            continue;
+        };
+        let key_start = i + quote;
+        let Some(key_len) = bytes[key_start..]
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\')
+        else {
+            break;
+        };
+        let key_end = key_start + key_len;
+        let key = &text[key_start..key_end];
+        let Some(close) = quote_at(bytes, key_end) else {
+            i = key_end.max(i + 1);
+            continue;
+        };
+        let mut j = key_end + close;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if j >= bytes.len() || bytes[j] != b':' || !is_secret_name(key) {
+            // Not a secret's key: its closing quote may open the next string.
+            i = key_end;
+            continue;
+        }
+        j += 1;
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let Some(open) = quote_at(bytes, j) else {
+            i = j;
+            continue;
+        };
+        let value_start = j + open;
+        let value_end = string_end(bytes, value_start, open > 1);
+        out.push_str(&text[copied..value_start]);
+        out.push_str(REDACTED);
+        copied = value_end;
+        i = value_end.max(value_start + 1);
+    }
+    out.push_str(&text[copied.min(text.len())..]);
+    out
+}
+
+/// How many bytes the quote at `i` takes: `"` is 1, `\"` is 2.
+fn quote_at(bytes: &[u8], i: usize) -> Option<usize> {
+    match bytes.get(i..) {
+        Some([b'"', ..]) => Some(1),
+        Some([b'\\', b'"', ..]) => Some(2),
+        _ => None,
+    }
+}
+
+/// Where the string whose content starts at `start` ends (at its closing
+/// quote). In quoted-JSON (`escaped`), the closing quote is `\"`.
+fn string_end(bytes: &[u8], start: usize, escaped: bool) -> usize {
+    let mut k = start;
+    // In quoted JSON every byte of the inner string may be escaped once
+    // more: decode that outer escape, then read the inner string as JSON.
+    let mut inner_escape = false;
+    while k < bytes.len() {
+        let (decoded, width) = match (bytes[k], escaped) {
+            (b'\\', true) => (bytes.get(k + 1).copied().unwrap_or(b'\\'), 2),
+            (byte, _) => (byte, 1),
+        };
+        if inner_escape {
+            inner_escape = false;
+        } else if decoded == b'\\' {
+            inner_escape = true;
+        } else if decoded == b'"' {
+            return k;
+        }
+        k += width;
+    }
+    bytes.len()
+}
+
+/// An event or answer body for a debug log: its JSON with every
+/// secret-named value replaced (at any depth), or only its size when it is
+/// not JSON.
+pub fn body(bytes: &[u8]) -> String {
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(mut value) => {
+            redact_value(&mut value);
+            scrub(&value.to_string())
+        }
+        Err(_) => format!("[{} bytes, not JSON]", bytes.len()),
+    }
+}
+
+fn redact_value(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, item) in map.iter_mut() {
+                if is_secret_name(key) && !matches!(item, Value::Null | Value::Bool(_)) {
+                    *item = Value::String(REDACTED.into());
+                } else {
+                    redact_value(item);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact_value),
+        _ => {}
+    }
+}
+
+/// The level named by `LOG_LEVEL` (or `AWS_LAMBDA_LOG_LEVEL`), with
+/// `DEBUG` on meaning at least debug. An unknown name is an error naming
+/// what is accepted.
+pub fn level_from(var: impl Fn(&str) -> Option<String>) -> Result<LevelFilter, String> {
+    let debug = var("DEBUG").is_some_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on"
+        )
+    });
+    let named = var("LOG_LEVEL").or_else(|| var("AWS_LAMBDA_LOG_LEVEL"));
+    let level = match named.as_deref().map(|v| v.trim().to_ascii_lowercase()) {
+        None => LevelFilter::INFO,
+        Some(name) => match name.as_str() {
+            "" | "info" => LevelFilter::INFO,
+            "error" | "fatal" => LevelFilter::ERROR,
+            "warn" | "warning" => LevelFilter::WARN,
+            "debug" => LevelFilter::DEBUG,
+            "trace" => LevelFilter::TRACE,
+            "off" => LevelFilter::OFF,
+            _ => {
+                return Err(format!(
+                    "LOG_LEVEL must be error, warn, info, debug or trace, not {name:?}"
+                ));
+            }
+        },
+    };
+    Ok(if debug {
+        level.max(LevelFilter::DEBUG)
+    } else {
+        level
+    })
+}
+
+/// The JSON-lines layer. `W` makes the writer for each line (stdout for the
+/// Lambda, stderr for the stdio harness, a buffer in tests); a line is
+/// written with one `write_all`.
+pub struct JsonLogs<W> {
+    make_writer: W,
+}
+
+impl<W> JsonLogs<W> {
+    /// Lines to `make_writer`.
+    pub fn new(make_writer: W) -> Self {
+        JsonLogs { make_writer }
+    }
+}
+
+/// A span's fields, redacted, kept in the span's extensions.
+struct SpanFields(Map<String, Value>);
+
+/// Collects fields into a JSON map, redacting as it goes.
+struct Collect<'a>(&'a mut Map<String, Value>);
+
+impl Collect<'_> {
+    fn put(&mut self, field: &Field, value: Value) {
+        let value = if is_secret_name(field.name()) {
+            Value::String(REDACTED.into())
+        } else {
+            value
+        };
+        self.0.insert(field.name().to_string(), value);
+    }
+}
+
+impl Visit for Collect<'_> {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        // Milliseconds to the microsecond are what a reader wants.
+        let rounded = (value * 1e3).round() / 1e3;
+        self.put(
+            field,
+            serde_json::Number::from_f64(rounded).map_or(Value::Null, Value::Number),
+        );
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.put(field, Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.put(field, Value::from(value));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.put(field, Value::String(scrub(value)));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.put(field, Value::String(scrub(&format!("{value:?}"))));
+    }
+}
+
+impl<S, W> Layer<S> for JsonLogs<W>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + 'static,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let mut fields = Map::new();
+        attrs.record(&mut Collect(&mut fields));
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(SpanFields(fields));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if let Some(span) = ctx.span(id)
+            && let Some(fields) = span.extensions_mut().get_mut::<SpanFields>()
+        {
+            values.record(&mut Collect(&mut fields.0));
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let mut own = Map::new();
+        event.record(&mut Collect(&mut own));
+        let message = own
+            .remove("message")
+            .unwrap_or(Value::String(String::new()));
+        // Outer spans first, so an inner span's field wins over an outer one's.
+        let mut rest = Map::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(fields) = span.extensions().get::<SpanFields>() {
+                    for (key, value) in &fields.0 {
+                        rest.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        let correlation: Vec<&str> = ["request_id", "message_id"]
+            .iter()
+            .filter_map(|key| rest.get(*key).and_then(Value::as_str))
+            .collect();
+        if !correlation.is_empty() {
+            let id = Value::String(correlation.join("/"));
+            rest.insert("correlation_id".into(), id);
+        }
+        rest.extend(own);
+        for first in ["timestamp", "level", "message"] {
+            rest.remove(first);
+        }
+        // timestamp, level and message lead, as a reader scans for them;
+        // the other fields follow in name order.
+        let mut text = format!(
+            "{{\"timestamp\":\"{}\",\"level\":\"{}\",\"message\":{}",
+            timestamp(SystemTime::now()),
+            level_name(*event.metadata().level()),
+            message
+        );
+        let others = Value::Object(rest).to_string();
+        if others.len() > 2 {
+            text.push(',');
+            text.push_str(&others[1..]);
+        } else {
+            text.push('}');
+        }
+        text.push('\n');
+        // A log line that cannot be written is dropped; answering matters more.
+        let _ = self.make_writer.make_writer().write_all(text.as_bytes());
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::ERROR => "ERROR",
+        Level::WARN => "WARN",
+        Level::INFO => "INFO",
+        Level::DEBUG => "DEBUG",
+        Level::TRACE => "TRACE",
+    }
+}
+
+/// RFC 3339 in UTC with milliseconds: `2026-11-28T14:05:09.123Z`.
+pub fn timestamp(at: SystemTime) -> String {
+    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, of_day) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
+        since.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
+/// (Howard Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Captured lines.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    fn capture(f: impl FnOnce()) -> Vec<Value> {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(JsonLogs::new(captured.clone()).with_filter(LevelFilter::TRACE));
+        tracing::subscriber::with_default(subscriber, f);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        text.lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_line_has_time_level_message_span_fields_and_correlation() {
+        let lines = capture(|| {
+            let outer = tracing::info_span!("invocation", request_id = "req-1");
+            let _o = outer.enter();
+            let inner = tracing::info_span!("directive", message_id = "msg-2", namespace = "Alexa");
+            let _i = inner.enter();
+            tracing::info!(duration_ms = 1.23456, requests = 1u64, "answered");
+        });
+        let line = &lines[0];
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["message"], "answered");
+        assert_eq!(line["request_id"], "req-1");
+        assert_eq!(line["message_id"], "msg-2");
+        assert_eq!(line["correlation_id"], "req-1/msg-2");
+        assert_eq!(line["namespace"], "Alexa");
+        assert_eq!(line["duration_ms"], 1.235);
+        assert_eq!(line["requests"], 1);
+        let ts = line["timestamp"].as_str().unwrap();
+        assert_eq!(ts.len(), 24, "{ts}");
+        assert!(ts.ends_with('Z'));
+    }
+
+    #[test]
+    fn secret_named_fields_are_redacted_at_every_level() {
+        let lines = capture(|| {
+            let span = tracing::trace_span!("s", access_token = "abc123secret");
+            let _e = span.enter();
+            tracing::debug!(token = "abc123secret", authorization = ?"Bearer abc123secret", "x");
+            tracing::trace!(client_secret = 5u64, "y");
+        });
+        let text = serde_json::to_string(&lines).unwrap();
+        assert!(!text.contains("abc123secret"), "{text}");
+        assert_eq!(lines[0]["token"], REDACTED);
+        assert_eq!(lines[0]["access_token"], REDACTED);
+        assert_eq!(lines[1]["client_secret"], REDACTED);
+    }
+
+    #[test]
+    fn values_lose_bearer_credentials_and_json_secrets() {
+        assert_eq!(
+            scrub("sent Authorization: Bearer eyJhbGciOi.x-y_z to HA"),
+            "sent Authorization: Bearer [redacted] to HA"
+        );
+        assert_eq!(
+            scrub(r#"{"scope":{"type":"BearerToken","token":"abc"}}"#),
+            r#"{"scope":{"type":"BearerToken","token":"[redacted]"}}"#
+        );
+        assert_eq!(
+            scrub(r#"got "{\"token\" : \"a\\\"bc\", \"n\": 1}""#),
+            r#"got "{\"token\" : \"[redacted]\", \"n\": 1}""#
+        );
+        assert_eq!(
+            scrub(r#"{"code":"grant-code-1"}"#),
+            r#"{"code":"[redacted]"}"#
+        );
+        // Unclosed and odd text is left readable and never panics.
+        for odd in [
+            r#""token": "abc"#,
+            r#"""#,
+            r#"\"#,
+            "bearer",
+            "Bearer ",
+            "é\"token\":",
+        ] {
+            let _ = scrub(odd);
+        }
+        assert_eq!(scrub("no secrets here"), "no secrets here");
+    }
+
+    #[test]
+    fn registered_secrets_are_replaced_anywhere() {
+        register_secrets(["configured-secret-value", "short", "configured-secret"]);
+        let lines = capture(|| {
+            tracing::warn!("header X-Custom: configured-secret-value refused; short stays");
+        });
+        assert_eq!(
+            lines[0]["message"],
+            "header X-Custom: [redacted] refused; short stays"
+        );
+    }
+
+    #[test]
+    fn bodies_are_redacted_structurally_or_not_logged() {
+        let event = br#"{"directive":{"endpoint":{"scope":{"type":"BearerToken","token":"tok-123456"}},
+            "payload":{"grant":{"type":"OAuth2.AuthorizationCode","code":"code-123456"},
+            "grantee":{"type":"BearerToken","token":"tok-654321"}}},
+            "context":{"System":{"apiAccessToken":"api-123456","user":{"accessToken":"acc-123456"}}}}"#;
+        let logged = body(event);
+        for secret in [
+            "tok-123456",
+            "code-123456",
+            "tok-654321",
+            "api-123456",
+            "acc-123456",
+        ] {
+            assert!(!logged.contains(secret), "{logged}");
+        }
+        assert!(logged.contains("BearerToken"));
+        assert_eq!(body(b"Bearer abc <html>"), "[17 bytes, not JSON]");
+    }
+
+    #[test]
+    fn levels_come_from_log_level_and_debug() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(level_from(env(&[])), Ok(LevelFilter::INFO));
+        assert_eq!(
+            level_from(env(&[("LOG_LEVEL", "warn")])),
+            Ok(LevelFilter::WARN)
+        );
+        assert_eq!(
+            level_from(env(&[("AWS_LAMBDA_LOG_LEVEL", "ERROR")])),
+            Ok(LevelFilter::ERROR)
+        );
+        assert_eq!(
+            level_from(env(&[("LOG_LEVEL", "warn"), ("DEBUG", "true")])),
+            Ok(LevelFilter::DEBUG)
+        );
+        assert_eq!(
+            level_from(env(&[("LOG_LEVEL", "trace"), ("DEBUG", "1")])),
+            Ok(LevelFilter::TRACE)
+        );
+        assert!(
+            level_from(env(&[("LOG_LEVEL", "loud")]))
+                .unwrap_err()
+                .contains("LOG_LEVEL")
+        );
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let at = UNIX_EPOCH + Duration::from_millis(1_795_874_709_123);
+        assert_eq!(timestamp(at), "2026-11-28T14:05:09.123Z");
+        assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

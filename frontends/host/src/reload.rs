@@ -1,0 +1,300 @@
+//! Configuration from Parameter Store, re-read while the function runs.
+//!
+//! What it is for: changing a running lee (a new token, another tier, a
+//! moved Home Assistant) without a redeploy. With `PARAMETER_PREFIX` set
+//! (say `/lee/prod/`), every configuration variable `NAME` is also looked
+//! up as the parameter `<prefix>NAME` through the AWS Parameters and
+//! Secrets Lambda Extension (`GET /systemsmanager/parameters/get` on
+//! `localhost:$PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, header
+//! `X-Aws-Parameters-Secrets-Token: $AWS_SESSION_TOKEN`; no AWS SDK). A
+//! parameter wins over the environment variable of the same name; one that
+//! does not exist leaves the environment's value.
+//!
+//! The parameters are read when the first event arrives (the extension
+//! cannot be asked during init) and again once `SSM_CACHE_TTL` seconds
+//! (default 300; 0 means before every event) have passed, always between two
+//! events, so no event is ever answered by half of a configuration. A new
+//! configuration is validated like the first one: with any problem it is
+//! rejected, the running one is kept, and the rejection is logged once with
+//! its reasons (again only if the reasons change). An accepted one is applied
+//! with the next version number, and its log line names the variables that
+//! changed, never their values. A failing extension keeps the running
+//! configuration too.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use lee_core::hash::stable_hash;
+
+use crate::config::{Problem, Secret, VARIABLES};
+
+/// Where to find configuration parameters, from `PARAMETER_PREFIX`,
+/// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, `AWS_SESSION_TOKEN` and
+/// `SSM_CACHE_TTL`.
+#[derive(Debug)]
+pub struct ParameterSource {
+    prefix: String,
+    port: u16,
+    session_token: Option<Secret>,
+    ttl: Duration,
+    agent: ureq::Agent,
+}
+
+impl ParameterSource {
+    /// The source `var` configures: `None` without `PARAMETER_PREFIX`, the
+    /// problems when it is set wrongly.
+    pub fn from_env(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Option<Result<ParameterSource, Vec<Problem>>> {
+        let prefix = var("PARAMETER_PREFIX")?.trim().to_string();
+        if prefix.is_empty() {
+            return None;
+        }
+        let mut problems = Vec::new();
+        if !crate::parameters::is_parameter_name(&format!("{prefix}X")) {
+            problems.push(Problem {
+                variable: "PARAMETER_PREFIX",
+                message: "must be the start of a Parameter Store name: letters, digits and _ . - /"
+                    .into(),
+            });
+        }
+        let port = match var("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
+            None => 2773,
+            Some(raw) => match raw.trim().parse::<u16>() {
+                Ok(port) if port > 0 => port,
+                _ => {
+                    problems.push(Problem {
+                        variable: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                        message: "must be a port number".into(),
+                    });
+                    0
+                }
+            },
+        };
+        let ttl = match var("SSM_CACHE_TTL") {
+            None => 300,
+            Some(raw) => match raw.trim().parse::<u64>() {
+                Ok(secs) if secs <= 86_400 => secs,
+                _ => {
+                    problems.push(Problem {
+                        variable: "SSM_CACHE_TTL",
+                        message: "must be whole seconds, at most 86400".into(),
+                    });
+                    0
+                }
+            },
+        };
+        if !problems.is_empty() {
+            return Some(Err(problems));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(2)))
+            .build()
+            .new_agent();
+        Some(Ok(ParameterSource {
+            prefix,
+            port,
+            session_token: var("AWS_SESSION_TOKEN")
+                .filter(|t| !t.is_empty())
+                .map(Secret::new),
+            ttl: Duration::from_secs(ttl),
+            agent,
+        }))
+    }
+
+    /// The prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// How long a reading stays current.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// `AWS_SESSION_TOKEN`, for the log redactor.
+    pub fn session_token(&self) -> Option<&Secret> {
+        self.session_token.as_ref()
+    }
+
+    /// Every configuration variable that exists as a parameter, with its
+    /// value. Fails as a whole (saying why, never with a value) when the
+    /// extension cannot be asked or answers anything but a value or "no
+    /// such parameter".
+    pub fn fetch(&self) -> Result<BTreeMap<&'static str, String>, String> {
+        let session = self.session_token.as_ref().ok_or(
+            "AWS_SESSION_TOKEN is not set, so the Parameters and Secrets extension cannot be asked",
+        )?;
+        let mut found = BTreeMap::new();
+        for &name in VARIABLES {
+            let url = format!(
+                "http://localhost:{}/systemsmanager/parameters/get?name={}&withDecryption=true",
+                self.port,
+                percent_encode(&format!("{}{name}", self.prefix)),
+            );
+            let mut response = self
+                .agent
+                .get(&url)
+                .header("X-Aws-Parameters-Secrets-Token", session.expose())
+                .call()
+                .map_err(|_| "the Parameters and Secrets extension did not answer".to_string())?;
+            match response.status().as_u16() {
+                200 => {}
+                // The extension answers 400 (ParameterNotFound) for a name
+                // with no parameter; the environment's value stands.
+                400 | 404 => continue,
+                status => {
+                    return Err(format!(
+                        "the Parameters and Secrets extension answered HTTP {status} for {}{name}",
+                        self.prefix
+                    ));
+                }
+            }
+            let bytes = response
+                .body_mut()
+                .with_config()
+                .limit(256 * 1024)
+                .read_to_vec()
+                .map_err(|_| "the extension's answer could not be read".to_string())?;
+            let body: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|_| "the extension did not answer JSON".to_string())?;
+            let value = body["Parameter"]["Value"].as_str().ok_or_else(|| {
+                format!(
+                    "the extension's answer for {}{name} has no Parameter.Value",
+                    self.prefix
+                )
+            })?;
+            found.insert(name, value.to_string());
+        }
+        Ok(found)
+    }
+}
+
+/// A parameter name in a query string: `/` and anything not a letter,
+/// digit or `_ . -` as `%XX`.
+fn percent_encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() * 3);
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The reading of each variable, as hashes: enough to say which variables
+/// changed between two configurations without keeping their values.
+pub type Fingerprint = BTreeMap<&'static str, u64>;
+
+/// What `var` gives each configuration variable, hashed.
+pub fn fingerprint(var: impl Fn(&str) -> Option<String>) -> Fingerprint {
+    VARIABLES
+        .iter()
+        .filter_map(|&name| var(name).map(|value| (name, stable_hash(value.as_bytes()))))
+        .collect()
+}
+
+/// The variables whose values differ between two fingerprints.
+pub fn changed(before: &Fingerprint, after: &Fingerprint) -> Vec<&'static str> {
+    VARIABLES
+        .iter()
+        .copied()
+        .filter(|name| before.get(name) != after.get(name))
+        .collect()
+}
+
+/// Where the environment's values come from (`std::env::var`, normally).
+pub type Environment = Box<dyn Fn(&str) -> Option<String> + Send>;
+
+/// The running configuration's version, and when to read the parameters next.
+pub(crate) struct Reloader {
+    pub(crate) source: ParameterSource,
+    pub(crate) env: Environment,
+    next_read: Option<Instant>,
+    /// The reasons of the last rejection, so each is logged once.
+    pub(crate) rejected: Option<String>,
+}
+
+impl Reloader {
+    pub(crate) fn new(source: ParameterSource, env: Environment) -> Self {
+        Reloader {
+            source,
+            env,
+            next_read: None,
+            rejected: None,
+        }
+    }
+
+    /// Whether the parameters are due to be read; if so, the next reading
+    /// is scheduled a TTL from now.
+    pub(crate) fn due(&mut self) -> bool {
+        let now = Instant::now();
+        if self.next_read.is_some_and(|at| now < at) {
+            return false;
+        }
+        self.next_read = Some(now + self.source.ttl);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn no_prefix_no_source_and_bad_settings_are_each_a_problem() {
+        assert!(ParameterSource::from_env(vars(&[])).is_none());
+        assert!(ParameterSource::from_env(vars(&[("PARAMETER_PREFIX", " ")])).is_none());
+        let problems = ParameterSource::from_env(vars(&[
+            ("PARAMETER_PREFIX", "/lee prod/"),
+            ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "x"),
+            ("SSM_CACHE_TTL", "-5"),
+        ]))
+        .unwrap()
+        .unwrap_err();
+        let named: Vec<&str> = problems.iter().map(|p| p.variable).collect();
+        assert_eq!(
+            named,
+            [
+                "PARAMETER_PREFIX",
+                "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+                "SSM_CACHE_TTL"
+            ]
+        );
+        let source = ParameterSource::from_env(vars(&[
+            ("PARAMETER_PREFIX", "/lee/prod/"),
+            ("SSM_CACHE_TTL", "0"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(source.ttl(), Duration::ZERO);
+        assert!(source.fetch().unwrap_err().contains("AWS_SESSION_TOKEN"));
+    }
+
+    #[test]
+    fn names_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("/lee/prod/BASE_URL"),
+            "%2Flee%2Fprod%2FBASE_URL"
+        );
+    }
+
+    #[test]
+    fn fingerprints_name_what_changed_without_values() {
+        let before = fingerprint(vars(&[("BASE_URL", "http://a"), ("HA_TOKEN", "t1")]));
+        let after = fingerprint(vars(&[("BASE_URL", "http://a"), ("DEBUG", "1")]));
+        assert_eq!(changed(&before, &after), ["DEBUG", "HA_TOKEN"]);
+        assert!(changed(&before, &before).is_empty());
+    }
+}
