@@ -462,3 +462,321 @@ fn read_request(reader: &mut impl BufRead) -> Option<Received> {
         body,
     })
 }
+
+/// A loopback stand-in for the AWS Parameters and Secrets Lambda Extension:
+/// `GET /systemsmanager/parameters/get?name=...` answers the parameter as
+/// the extension does (`{"Parameter": {"Name", "Value", ...}}`), 400 for a
+/// name with no parameter, 401 without the right
+/// `X-Aws-Parameters-Secrets-Token`.
+pub struct ParameterExtension {
+    /// The port it listens on (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`).
+    pub port: u16,
+    parameters: Arc<Mutex<std::collections::BTreeMap<String, String>>>,
+    requests: Arc<Mutex<usize>>,
+    failing: Arc<Mutex<bool>>,
+}
+
+impl ParameterExtension {
+    /// Listen, accepting only `session_token`.
+    pub fn start(session_token: &str) -> ParameterExtension {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("local addr").port();
+        let parameters = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
+        let requests = Arc::new(Mutex::new(0));
+        let failing = Arc::new(Mutex::new(false));
+        let (store, count, broken) = (
+            Arc::clone(&parameters),
+            Arc::clone(&requests),
+            Arc::clone(&failing),
+        );
+        let session_token = session_token.to_string();
+        thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone stream"));
+                let mut writer = stream;
+                // One connection may carry several requests (keep-alive).
+                while let Some(request) = read_request(&mut reader) {
+                    *count.lock().expect("lock") += 1;
+                    let (status, body) = if *broken.lock().expect("lock") {
+                        (500, "\"internal error\"".to_string())
+                    } else {
+                        parameter_answer(&request, &session_token, &store)
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if writer.write_all(head.as_bytes()).is_err()
+                        || writer.write_all(body.as_bytes()).is_err()
+                    {
+                        break;
+                    }
+                }
+            }
+        });
+        ParameterExtension {
+            port,
+            parameters,
+            requests,
+            failing,
+        }
+    }
+
+    /// From now on answer every request 500, as a failing extension would.
+    pub fn fail(&self) {
+        *self.failing.lock().expect("lock") = true;
+    }
+
+    /// Set parameter `name` to `value`.
+    pub fn set(&self, name: &str, value: &str) {
+        self.parameters
+            .lock()
+            .expect("lock")
+            .insert(name.to_string(), value.to_string());
+    }
+
+    /// Delete parameter `name`.
+    pub fn remove(&self, name: &str) {
+        self.parameters.lock().expect("lock").remove(name);
+    }
+
+    /// Requests answered so far.
+    pub fn requests(&self) -> usize {
+        *self.requests.lock().expect("lock")
+    }
+}
+
+fn parameter_answer(
+    request: &Received,
+    session_token: &str,
+    store: &Mutex<std::collections::BTreeMap<String, String>>,
+) -> (u16, String) {
+    if request.header("x-aws-parameters-secrets-token") != Some(session_token) {
+        return (401, "\"unauthorized\"".into());
+    }
+    let target = request.request_line.split(' ').nth(1).unwrap_or("");
+    let Some(query) = target.strip_prefix("/systemsmanager/parameters/get?") else {
+        return (404, "\"not found\"".into());
+    };
+    let name = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("name="))
+        .map(percent_decode)
+        .unwrap_or_default();
+    match store.lock().expect("lock").get(&name) {
+        Some(value) => (
+            200,
+            serde_json::json!({"Parameter": {
+                "ARN": format!("arn:aws:ssm:us-east-1:000000000000:parameter{name}"),
+                "DataType": "text", "Name": name, "Type": "SecureString",
+                "Value": value, "Version": 1, "Selector": null, "SourceResult": null,
+                "LastModifiedDate": "2026-11-28T00:00:00Z"}, "ResultMetadata": {}})
+            .to_string(),
+        ),
+        None => (400, "ParameterNotFound".into()),
+    }
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Run `f` with lee's JSON log layer capturing every line at every level
+/// (trace included) on this thread; the lines, in order.
+pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry().with(
+        lee_host::logging::JsonLogs::new(captured.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
+    );
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text =
+        String::from_utf8(captured.0.lock().expect("lock").clone()).expect("log lines are UTF-8");
+    (result, text.lines().map(str::to_string).collect())
+}
+
+/// Bytes written by the log layer.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
+/// Check one log line against CloudWatch's Embedded Metric Format
+/// specification
+/// (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>):
+/// the root is a JSON object with an `_aws` object holding a numeric
+/// `Timestamp` (ms since the epoch) and a `CloudWatchMetrics` array of
+/// MetricDirectives; each directive has exactly `Namespace` (1–255
+/// characters), `Dimensions` (an array of dimension sets, each an array of
+/// at most 30 unique names) and `Metrics` (at most 100 MetricDefinitions of
+/// `Name`, optional `Unit` from CloudWatch's list, optional
+/// `StorageResolution` 1 or 60); every dimension named is a root member with
+/// a string value of 1–1024 characters; every metric named is a root member
+/// holding a number or an array of at most 100 numbers. Returns every
+/// violation found.
+pub fn check_emf(line: &str) -> Result<(), Vec<String>> {
+    const UNITS: [&str; 27] = [
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    ];
+    let mut problems = Vec::new();
+    let root: Value = match serde_json::from_str(line) {
+        Ok(Value::Object(root)) => Value::Object(root),
+        _ => return Err(vec!["the line is not one JSON object".into()]),
+    };
+    let aws = &root["_aws"];
+    if !aws.is_object() {
+        return Err(vec!["no _aws object".into()]);
+    }
+    if !aws["Timestamp"].is_u64() {
+        problems.push("_aws.Timestamp is not a whole number of milliseconds".into());
+    }
+    let Some(directives) = aws["CloudWatchMetrics"].as_array() else {
+        return Err(vec!["_aws.CloudWatchMetrics is not an array".into()]);
+    };
+    for (d, directive) in directives.iter().enumerate() {
+        let Some(members) = directive.as_object() else {
+            problems.push(format!("directive {d} is not an object"));
+            continue;
+        };
+        for key in members.keys() {
+            if !["Namespace", "Dimensions", "Metrics"].contains(&key.as_str()) {
+                problems.push(format!("directive {d} has the extra member {key}"));
+            }
+        }
+        match directive["Namespace"].as_str() {
+            Some(ns) if (1..=255).contains(&ns.chars().count()) => {}
+            _ => problems.push(format!("directive {d}: Namespace must be 1-255 characters")),
+        }
+        match directive["Dimensions"].as_array() {
+            None => problems.push(format!("directive {d}: Dimensions is not an array")),
+            Some(sets) => {
+                for set in sets {
+                    let Some(names) = set.as_array() else {
+                        problems.push(format!("directive {d}: a dimension set is not an array"));
+                        continue;
+                    };
+                    if names.len() > 30 {
+                        problems.push(format!("directive {d}: more than 30 dimensions"));
+                    }
+                    let mut seen = std::collections::BTreeSet::new();
+                    for name in names {
+                        let Some(name) = name.as_str() else {
+                            problems.push(format!("directive {d}: a dimension is not a string"));
+                            continue;
+                        };
+                        if !seen.insert(name) {
+                            problems.push(format!("directive {d}: dimension {name} repeated"));
+                        }
+                        match root[name].as_str() {
+                            Some(v) if (1..=1024).contains(&v.chars().count()) => {}
+                            _ => problems.push(format!(
+                                "dimension {name} has no string value of 1-1024 characters"
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        match directive["Metrics"].as_array() {
+            None => problems.push(format!("directive {d}: Metrics is not an array")),
+            Some(metrics) if metrics.len() > 100 => {
+                problems.push(format!("directive {d}: more than 100 metrics"));
+            }
+            Some(metrics) => {
+                for metric in metrics {
+                    let Some(name) = metric["Name"]
+                        .as_str()
+                        .filter(|n| (1..=255).contains(&n.len()))
+                    else {
+                        problems.push(format!("directive {d}: a metric has no Name"));
+                        continue;
+                    };
+                    if let Some(unit) = metric.get("Unit")
+                        && !unit.as_str().is_some_and(|u| UNITS.contains(&u))
+                    {
+                        problems.push(format!("metric {name}: unit {unit} is not CloudWatch's"));
+                    }
+                    if let Some(resolution) = metric.get("StorageResolution")
+                        && resolution != 1
+                        && resolution != 60
+                    {
+                        problems.push(format!("metric {name}: StorageResolution must be 1 or 60"));
+                    }
+                    let value = &root[name];
+                    let ok = value.is_number()
+                        || value
+                            .as_array()
+                            .is_some_and(|v| v.len() <= 100 && v.iter().all(Value::is_number));
+                    if !ok {
+                        problems.push(format!("metric {name} has no numeric value"));
+                    }
+                }
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}

@@ -627,6 +627,35 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn scrubbing_any_text_never_panics(text in ".{0,80}") {
+            let _ = scrub(&text);
+        }
+
+        #[test]
+        fn a_secret_key_never_keeps_its_value(
+            key in "(token|accessToken|client_secret|Authorization|password)",
+            value in "[A-Z0-9_-]{8,24}",
+            before in "[a-z {:,]{0,10}",
+            escaped in proptest::bool::ANY,
+        ) {
+            let text = if escaped {
+                format!(r#"{before}\"{key}\" : \"{value}\""#)
+            } else {
+                format!(r#"{before}"{key}": "{value}" and more"#)
+            };
+            let scrubbed = scrub(&text);
+            proptest::prop_assert!(!scrubbed.contains(&value), "{text} -> {scrubbed}");
+        }
+
+        #[test]
+        fn a_bearer_credential_never_survives(value in "[A-Za-z0-9._~+/=-]{6,40}") {
+            let scrubbed = scrub(&format!("header Authorization: Bearer {value}"));
+            proptest::prop_assert!(!scrubbed.contains(&value), "{scrubbed}");
+        }
+    }
+
     #[test]
     fn timestamps_are_rfc3339_utc() {
         let at = UNIX_EPOCH + Duration::from_millis(1_795_874_709_123);
