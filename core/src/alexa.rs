@@ -177,6 +177,9 @@ pub enum ErrorType {
     InvalidAuthorizationCredential,
     /// Home Assistant could not be reached: refused, DNS, TLS, timeout, breaker open.
     BridgeUnreachable,
+    /// Home Assistant (or the proxy in front of it) answered 429: too many
+    /// requests for now.
+    RateLimitExceeded,
     /// Home Assistant answered something that is not an Alexa message.
     InternalError,
     /// The directive itself is not one lee can forward.
@@ -191,6 +194,7 @@ impl ErrorType {
         match self {
             ErrorType::InvalidAuthorizationCredential => "INVALID_AUTHORIZATION_CREDENTIAL",
             ErrorType::BridgeUnreachable => "BRIDGE_UNREACHABLE",
+            ErrorType::RateLimitExceeded => "RATE_LIMIT_EXCEEDED",
             ErrorType::InternalError => "INTERNAL_ERROR",
             ErrorType::InvalidDirective => "INVALID_DIRECTIVE",
             ErrorType::AcceptGrantFailed => "ACCEPT_GRANT_FAILED",

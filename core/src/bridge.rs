@@ -200,6 +200,9 @@ impl Reason {
             Reason::Token(_) | Reason::Failed(Failure::Status(401 | 403)) => {
                 ErrorType::InvalidAuthorizationCredential
             }
+            Reason::Failed(Failure::Status(429)) => ErrorType::RateLimitExceeded,
+            // 502, 503 and 504 are a proxy (Nabu Casa, Cloudflare, nginx)
+            // saying that Home Assistant behind it does not answer.
             Reason::BreakerOpen { .. }
             | Reason::DeadlinePassed
             | Reason::NotConfigured
@@ -209,7 +212,8 @@ impl Reason {
                 | Failure::ConnectTimeout
                 | Failure::TlsFailure
                 | Failure::SendFailed
-                | Failure::ReadTimeout,
+                | Failure::ReadTimeout
+                | Failure::Status(502..=504),
             ) => ErrorType::BridgeUnreachable,
             Reason::Failed(
                 Failure::Status(_) | Failure::ResponseTruncated | Failure::ResponseTooLarge,
@@ -771,6 +775,24 @@ mod tests {
                 !text.contains("user-token") && !text.contains('<'),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_the_alexa_error_an_owner_would_expect() {
+        for (status, expected) in [
+            (401, ErrorType::InvalidAuthorizationCredential),
+            (403, ErrorType::InvalidAuthorizationCredential),
+            (404, ErrorType::InternalError),
+            (429, ErrorType::RateLimitExceeded),
+            (500, ErrorType::InternalError),
+            (502, ErrorType::BridgeUnreachable),
+            (503, ErrorType::BridgeUnreachable),
+            (504, ErrorType::BridgeUnreachable),
+            (505, ErrorType::InternalError),
+        ] {
+            let reason = Reason::Failed(Failure::Status(status));
+            assert_eq!(reason.error_type(), expected, "{status}");
         }
     }
 

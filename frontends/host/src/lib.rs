@@ -1451,7 +1451,9 @@ impl Bridge {
                 ErrorType::InvalidAuthorizationCredential => Counter::ErrorsAuthorization,
                 ErrorType::BridgeUnreachable => Counter::ErrorsUnreachable,
                 ErrorType::InvalidDirective => Counter::ErrorsInvalid,
-                ErrorType::InternalError | ErrorType::AcceptGrantFailed => Counter::ErrorsInternal,
+                ErrorType::InternalError
+                | ErrorType::AcceptGrantFailed
+                | ErrorType::RateLimitExceeded => Counter::ErrorsInternal,
             });
         }
     }
