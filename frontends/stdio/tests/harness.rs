@@ -136,6 +136,56 @@ fn every_line_gets_one_answer_in_order_and_nothing_is_lost() {
 }
 
 #[test]
+fn hostile_lines_are_each_answered_with_a_clear_error_and_the_rest_go_on() {
+    let health = b"{\"health_check\": true}";
+    let mut input = Vec::new();
+    // Nested 100 000 deep, within the event buffer: refused by depth.
+    input.extend(std::iter::repeat_n(b'[', 100_000));
+    input.extend(std::iter::repeat_n(b']', 100_000));
+    input.push(b'\n');
+    // Lambda's 6 MB payload limit, as one line: skipped unread, answered.
+    input.extend_from_slice(b"{\"directive\": \"");
+    input.extend(std::iter::repeat_n(b'a', 6 * 1024 * 1024));
+    input.extend_from_slice(b"\"}\n");
+    input.extend_from_slice(health);
+    input.extend_from_slice(b"\n\n\n");
+    input.extend_from_slice(b"{\"directive\": \"\xc3\x28\"}\n");
+    input.extend_from_slice(health);
+    let output = lee(&["--demo"], &input);
+    assert!(output.status.success());
+    let answers = answers(&output);
+    let kinds: Vec<&str> = answers
+        .iter()
+        .map(|a| {
+            if a["lee"]["version"].is_string() {
+                "health"
+            } else {
+                error_type(a)
+            }
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "INVALID_DIRECTIVE",
+            "INVALID_DIRECTIVE",
+            "health",
+            "INVALID_DIRECTIVE",
+            "INVALID_DIRECTIVE",
+            "INVALID_DIRECTIVE",
+            "health"
+        ],
+        "one answer per line, in order, the last without a newline"
+    );
+    let message = |n: usize| answers[n]["event"]["payload"]["message"].as_str().unwrap().to_string();
+    assert!(message(0).contains("deep"), "{}", message(0));
+    assert!(message(1).contains("at most"), "{}", message(1));
+    assert!(message(5).contains("UTF-8"), "{}", message(5));
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{log}");
+}
+
+#[test]
 fn pretty_output_is_still_valid_json_per_answer() {
     let output = lee(&["--demo", "--pretty"], &example("health.json"));
     let text = String::from_utf8(output.stdout).unwrap();
