@@ -3,10 +3,13 @@
 //! What it is for: receiving each invocation from the Lambda Runtime API
 //! (through `lambda_runtime` on a current-thread tokio runtime) and handing
 //! its payload, untouched, to the same bridge every frontend uses. The
-//! payload is taken as raw JSON text (`RawValue`), never parsed into a tree
-//! and re-serialized, so Home Assistant receives the very bytes Alexa sent.
-//! The invocation's deadline becomes the bridge's budget; the blocking call
-//! to Home Assistant runs off the async thread.
+//! payload is taken as raw bytes ([`take_body`]), never parsed into a tree
+//! and re-serialized, so Home Assistant receives the very bytes Alexa sent,
+//! and whatever the bytes are (not JSON, not UTF-8, empty, nested too
+//! deeply, too large), lee answers them itself: an Alexa `INVALID_DIRECTIVE`
+//! error saying what is wrong, with its log and metrics lines, and the
+//! process goes on. The invocation's deadline becomes the bridge's budget;
+//! the blocking call to Home Assistant runs off the async thread.
 //!
 //! Init stays minimal: configuration is read and buffers are set aside, but
 //! nothing touches the network until the first event needs it.
@@ -20,11 +23,15 @@
 //! the request id and the directive's messageId on every line), followed by
 //! one CloudWatch EMF metrics line per invocation unless `METRICS=off`.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lambda_runtime::{Error, LambdaEvent, service_fn};
+use bytes::Bytes;
+use lambda_runtime::layers::TracingLayer;
+use lambda_runtime::tower::util::MapRequestLayer;
+use lambda_runtime::{Error, LambdaEvent, LambdaInvocation, Runtime, service_fn};
 use lee_host::Bridge;
 use lee_host::logging::{JsonLogs, level_from};
 use serde_json::value::RawValue;
@@ -50,23 +57,73 @@ fn main() -> Result<(), Error> {
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_default();
     let function: Arc<str> = Arc::from(function);
     let bridge = Arc::new(Mutex::new(bridge));
+    let bodies: Bodies = Arc::default();
+    let taken = Arc::clone(&bodies);
+    let handler = service_fn(move |event| {
+        invocation(
+            Arc::clone(&bridge),
+            Arc::clone(&function),
+            Arc::clone(&bodies),
+            event,
+        )
+    });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(lambda_runtime::run(service_fn(move |event| {
-        invocation(Arc::clone(&bridge), Arc::clone(&function), event)
-    })))
+    // What `lambda_runtime::run` does, plus the layer taking each body
+    // before the runtime reads it.
+    runtime.block_on(
+        Runtime::new(handler)
+            .layer(TracingLayer::new())
+            .layer(MapRequestLayer::new(move |invocation| {
+                take_body(&taken, invocation)
+            }))
+            .run(),
+    )
+}
+
+/// The bodies of the invocations being answered, by request id: put by
+/// [`take_body`], taken by [`invocation`].
+type Bodies = Arc<Mutex<HashMap<String, Bytes>>>;
+
+/// Take an invocation's body out of `lambda_runtime`'s hands, leaving
+/// `null` (the handler's payload, `()`) in its place.
+///
+/// `lambda_runtime` deserializes every body into the handler's payload type
+/// and answers one that fails with a function error of its own, which Alexa
+/// shows as "device is not responding" and which leaves no lee log or
+/// metrics line; with trace logging on, a body that is not UTF-8 even ends
+/// the process, the invocation unanswered. A `null` always deserializes, so
+/// the handler always runs and gets the bytes as Lambda delivered them
+/// (all of them: `RawValue` silently dropped whatever followed the first
+/// JSON value), and the runtime's trace line of the raw event shows `null`,
+/// never the payload or its token.
+fn take_body(
+    bodies: &Mutex<HashMap<String, Bytes>>,
+    mut invocation: LambdaInvocation,
+) -> LambdaInvocation {
+    let body = std::mem::replace(&mut invocation.body, Bytes::from_static(b"null"));
+    bodies
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(invocation.context.request_id.clone(), body);
+    invocation
 }
 
 /// Answer one invocation.
 async fn invocation(
     bridge: Arc<Mutex<Bridge>>,
     function: Arc<str>,
-    event: LambdaEvent<Box<RawValue>>,
+    bodies: Bodies,
+    event: LambdaEvent<()>,
 ) -> Result<Box<RawValue>, Error> {
     let remaining = remaining_time(event.context.deadline);
     let request_id = event.context.request_id;
-    let payload = event.payload;
+    let payload = bodies
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .remove(&request_id)
+        .ok_or_else(|| Error::from("lee lost the body of this invocation"))?;
     let answer = tokio::task::spawn_blocking(move || {
         let span = tracing::info_span!("invocation", request_id = %request_id);
         let _entered = span.enter();
@@ -75,9 +132,7 @@ async fn invocation(
         let mut bridge = bridge
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let answer =
-            String::from_utf8_lossy(bridge.handle(payload.get().as_bytes(), remaining).body)
-                .into_owned();
+        let answer = String::from_utf8_lossy(bridge.handle(&payload, remaining).body).into_owned();
         if let Some(mut line) = bridge.metrics_line(&function, Some(&request_id)) {
             line.push('\n');
             // A metrics line that cannot be written is lost; the answer is not.
