@@ -283,6 +283,12 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
     )?;
     writeln!(
         out,
+        "  (durations from this {} machine around Bridge::handle: not a Lambda core, and \
+         without the runtime's own round trip or cold starts)",
+        std::env::consts::ARCH
+    )?;
+    writeln!(
+        out,
         "{:<34}{:>18}{:>22}",
         "", "lee (measured)", "floor (HA wait only)"
     )?;
