@@ -334,9 +334,9 @@ fn progress_bar(len: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{bar:40} {human_pos}/{human_len} invocations, {per_sec}, {eta} left",
-    ) {
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {human_pos}/{human_len} invocations, {eta} left")
+    {
         bar.set_style(style);
     }
     bar
