@@ -1,0 +1,415 @@
+//! `lee-cost`: what lee costs to run on AWS Lambda, measured.
+//!
+//! What it is for: replaying a workload through the same engine the Lambda
+//! runs (`lee_host::Bridge::handle`, with the Lambda's log formatting,
+//! written nowhere) and turning what each invocation took into the bill:
+//! duration as Lambda bills it, GB-seconds, how many invocations a month the
+//! free tier covers and which of its caps binds, and the monthly cost past
+//! it at arm64 prices, next to the floor where lee adds nothing to Home
+//! Assistant's latency. It also reports lee's own time (engine time less
+//! the wait on Home Assistant), allocations per event after a warm-up (a
+//! counting global allocator), peak RSS, cache hits and module slot loads.
+//!
+//! The flow: build the bridge against the embedded demo home (default,
+//! optionally slowed by `--ha-latency`) or a real Home Assistant
+//! (`--ha-url`, `--token-file`), its transport wrapped to time every
+//! request → ask it for a Discovery and make the built-in mix from the
+//! endpoints it lists, or open `--events FILE` → for each invocation read
+//! the clock, the allocator and the engine's counters around `handle` →
+//! print the tables and write the SVG chart (`--chart`).
+//!
+//! What it must never do: print or log a token (the token file is read into
+//! the bridge's configuration and the events, never echoed; errors name the
+//! file, not its content), or hold bridge logic of its own.
+
+mod alloc;
+mod billing;
+mod chart;
+mod latency;
+mod measure;
+mod report;
+mod workload;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use lee_core::bridge::{Answered, Transport};
+use lee_core::budget::Capacities;
+use lee_core::metrics::Counter;
+use lee_host::config::{BaseUrl, Config, Secret};
+use lee_host::demo::DemoHome;
+use lee_host::transport::HttpsTransport;
+use lee_host::{Bridge, MonotonicClock, Outcome};
+
+use crate::billing::Projection;
+use crate::latency::{HaWait, Latency, Timed};
+use crate::measure::Sample;
+use crate::workload::{Mix, Replay};
+
+/// Every allocation of the process, counted.
+#[global_allocator]
+static HEAP: alloc::Counting = alloc::Counting::new();
+
+/// The deployed function's timeout (deploy/template.yaml), passed as each
+/// invocation's remaining time.
+const LAMBDA_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The token the demo home is sent: any non-empty token will do.
+const DEMO_TOKEN: &str = "lee-cost-demo-token";
+
+/// Replay a workload through lee's engine and project its AWS Lambda bill:
+/// billed duration, GB-seconds, free-tier headroom and monthly cost (arm64).
+#[derive(Parser, Debug)]
+#[command(name = "lee-cost", version)]
+struct Args {
+    /// Replay the events of this NDJSON file (one JSON event per line)
+    /// instead of the built-in mix.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Invocations to run (default: 10 000 of the mix, or each event of
+    /// --events once; more than the file holds starts it over).
+    #[arg(short = 'n', long, value_name = "N")]
+    invocations: Option<u64>,
+    /// A real Home Assistant, e.g. http://127.0.0.1:8123 (default: the
+    /// embedded demo home). The built-in mix then only reads, unless --control.
+    #[arg(long, value_name = "URL", requires = "token_file")]
+    ha_url: Option<String>,
+    /// A file holding a Home Assistant long-lived token (for --ha-url).
+    #[arg(long, value_name = "FILE", requires = "ha_url")]
+    token_file: Option<PathBuf>,
+    /// With --ha-url, also send the mix's control directives (they switch
+    /// that home's devices).
+    #[arg(long, requires = "ha_url")]
+    control: bool,
+    /// Delay added to every Home Assistant request: `30ms`, or a uniform
+    /// range `20ms..80ms` (seeded, so runs repeat).
+    #[arg(long, value_name = "LATENCY")]
+    ha_latency: Option<Latency>,
+    /// The function's memory size, MB.
+    #[arg(long, value_name = "MB", default_value_t = 128,
+          value_parser = clap::value_parser!(u32).range(128..=10240))]
+    memory_mb: u32,
+    /// The monthly volume to price.
+    #[arg(long, value_name = "N", default_value_t = 3_000_000)]
+    monthly: u64,
+    /// Invocations left out of the heap figures (first ones).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    warmup: usize,
+    /// Where to write the SVG chart.
+    #[arg(long, value_name = "FILE", default_value = "lee-cost.svg")]
+    chart: PathBuf,
+    /// Seed of the mix and of the latency draws.
+    #[arg(long, value_name = "N", default_value_t = 2026)]
+    seed: u64,
+}
+
+/// Where events come from.
+enum Source {
+    Mix(Mix),
+    File(Replay),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(why) => {
+            eprintln!("lee-cost: {why}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<(), String> {
+    // The Lambda's log lines, formatted as it formats them, then dropped:
+    // their cost is part of each invocation's.
+    tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .with_writer(std::io::sink)
+        .init();
+
+    let waited = HaWait::default();
+    let (mut bridge, token, home) = build_bridge(args, &waited)?;
+    let mut event = Vec::with_capacity(Capacities::STANDARD.event_buffer);
+
+    let (mut source, workload, invocations) = match &args.events {
+        Some(path) => {
+            let replay =
+                Replay::open(path).map_err(|e| format!("--events {}: {e}", path.display()))?;
+            let workload = format!("the events of {}", replay.path().display());
+            let n = args.invocations.unwrap_or(replay.events);
+            (Source::File(replay), workload, n)
+        }
+        None => {
+            let discovery = workload::discovery(&token);
+            let answer = bridge.handle(&discovery, Some(LAMBDA_TIMEOUT));
+            let control = args.ha_url.is_none() || args.control;
+            let mix = Mix::from_discovery(answer.body, &token, control, args.seed)?;
+            let workload = format!(
+                "the built-in mix (seed {}{})",
+                args.seed,
+                if control { "" } else { ", reads only" }
+            );
+            (
+                Source::Mix(mix),
+                workload,
+                args.invocations.unwrap_or(10_000),
+            )
+        }
+    };
+
+    let mut kinds: Vec<String> = Vec::new();
+    // Room for the samples up front, so a push seldom moves them (never inside a
+    // measurement: the heap is read before the push).
+    let mut samples: Vec<Sample> = Vec::with_capacity(invocations.min(1 << 20) as usize);
+    let progress = progress_bar(invocations);
+    let rss_before = measure::peak_rss();
+    for _ in 0..invocations {
+        let kind = match &mut source {
+            Source::Mix(mix) => mix.next_event(&mut event).to_string(),
+            Source::File(replay) => replay
+                .next_event(&mut event)
+                .map_err(|e| format!("--events: {e}"))?,
+        };
+        let kind = match kinds.iter().position(|k| *k == kind) {
+            Some(index) => index,
+            None => {
+                kinds.push(kind);
+                kinds.len() - 1
+            }
+        };
+        let metrics = bridge.metrics();
+        let (hits, loads) = (
+            metrics.get(Counter::CacheHits),
+            metrics.get(Counter::SlotLoads),
+        );
+        let wait_before = waited.total();
+        let heap_before = HEAP.tally();
+        let started = Instant::now();
+        let ok = succeeded(bridge.handle(&event, Some(LAMBDA_TIMEOUT)).outcome);
+        let engine = started.elapsed();
+        let heap = HEAP.tally().since(heap_before);
+        let metrics = bridge.metrics();
+        samples.push(Sample {
+            kind,
+            engine,
+            ha_wait: waited.total().saturating_sub(wait_before),
+            heap,
+            cache_hits: metrics.get(Counter::CacheHits) - hits,
+            slot_loads: metrics.get(Counter::SlotLoads) - loads,
+            ok,
+        });
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+    let rss_peak = measure::peak_rss();
+
+    let n = samples.len() as u64;
+    let billed: u64 = samples.iter().map(Sample::billed_ms).sum();
+    let floor: u64 = samples.iter().map(Sample::floor_ms).sum();
+    let measured = Projection::new(billed, n, args.memory_mb, args.monthly);
+    let floor = Projection::new(floor, n, args.memory_mb, args.monthly);
+    let metrics = bridge.metrics();
+    let run = report::Run {
+        workload,
+        home,
+        kinds: &kinds,
+        samples: &samples,
+        warmup: args.warmup,
+        rss_before,
+        rss_peak,
+        engine: (
+            metrics.get(Counter::CacheHits),
+            metrics.get(Counter::CacheMisses),
+            metrics.get(Counter::SlotLoads),
+        ),
+        memory_mb: args.memory_mb,
+        monthly: args.monthly,
+        measured,
+        floor,
+    };
+    let mut text = report::render(&run);
+    let charted = chart::draw(
+        &args.chart,
+        args.memory_mb,
+        measured.gb_seconds_each,
+        floor.gb_seconds_each,
+        args.monthly,
+    );
+    if charted.is_ok() {
+        text.push_str(&format!("chart: {}\n", args.chart.display()));
+    }
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        // A reader that stopped early (`| head`) is not a failure.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => return Err(format!("stdout: {e}")),
+        _ => {}
+    }
+    charted
+}
+
+/// The bridge, the token its events carry, and which Home Assistant it
+/// talks to, in words.
+fn build_bridge(args: &Args, waited: &HaWait) -> Result<(Bridge, String, String), String> {
+    let slowed = match args.ha_latency {
+        Some(latency) => format!(", {latency} added to each request"),
+        None => ", no added latency".to_string(),
+    };
+    let (config, problems, transport, token, home) = match (&args.ha_url, &args.token_file) {
+        (Some(url), Some(token_file)) => {
+            let token = read_token(token_file)?;
+            let (mut config, mut problems) = Config::from_env(|name| std::env::var(name).ok());
+            problems.retain(|p| p.variable != "BASE_URL");
+            config.base_url = Some(BaseUrl::parse(url).map_err(|why| format!("--ha-url {why}"))?);
+            config.long_lived_token = Some(Secret::new(token.clone()));
+            config.ha_token = Some(Secret::new(token.clone()));
+            // Events from a file that carry no token use this one, as in the stdio harness.
+            config.debug = true;
+            let https = HttpsTransport::new(&config, MonotonicClock::new())
+                .map_err(|e| format!("{}: {}", e.variable, e.message))?
+                .ok_or("--ha-url gave no transport")?;
+            let home = format!("{url}{slowed}");
+            let timed = Timed::new(https, args.ha_latency, args.seed, waited.clone());
+            (config, problems, boxed(timed), token, home)
+        }
+        _ => {
+            let config = Config {
+                long_lived_token: Some(Secret::new(DEMO_TOKEN.into())),
+                ha_token: Some(Secret::new(DEMO_TOKEN.into())),
+                ..Config::default()
+            };
+            let home = format!(
+                "the embedded demo home{slowed} (it models Home Assistant's Alexa API; of the \
+                 REST API only GET /api/, so ha.state is answered 404)"
+            );
+            let demo = Timed::new(DemoHome::new(), args.ha_latency, args.seed, waited.clone());
+            (
+                config,
+                Vec::new(),
+                boxed(demo),
+                DEMO_TOKEN.to_string(),
+                home,
+            )
+        }
+    };
+    let bridge = Bridge::with_transport(config, problems, Capacities::STANDARD, Some(transport))
+        .map_err(|e| e.to_string())?;
+    if let Some(problem) = bridge.problems().first() {
+        return Err(format!("configuration: {problem}"));
+    }
+    Ok((bridge, token, home))
+}
+
+fn boxed(transport: impl Transport + Send + 'static) -> Box<dyn Transport + Send> {
+    Box::new(transport)
+}
+
+/// The token in `path`, trimmed; errors name the file, never its content.
+fn read_token(path: &std::path::Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
+        Ok(_) => Err(format!("--token-file {} is empty", path.display())),
+        Err(e) => Err(format!("--token-file {}: {e}", path.display())),
+    }
+}
+
+/// Whether an event was answered as asked rather than with an error.
+fn succeeded(outcome: Outcome) -> bool {
+    match outcome {
+        Outcome::Directive(answered) => answered == Answered::PassedThrough,
+        Outcome::Op(ok) | Outcome::Skill(ok) => ok,
+        Outcome::Http(status) => status < 400,
+        Outcome::Health | Outcome::Diagnostics => true,
+    }
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+fn progress_bar(len: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{bar:30} {human_pos}/{human_len} invocations, {eta} left")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The process's allocator counts what this thread allocates (other
+    /// tests may add to it meanwhile, never take away).
+    #[test]
+    fn the_global_allocator_counts() {
+        let before = HEAP.tally();
+        let block = std::hint::black_box(vec![7u8; 64 * 1024]);
+        let during = HEAP.tally().since(before);
+        drop(block);
+        let after = HEAP.tally().since(before);
+        assert!(during.allocations >= 1, "{during:?}");
+        assert!(during.allocated >= 64 * 1024, "{during:?}");
+        assert!(after.freed >= 64 * 1024, "{after:?}");
+    }
+
+    #[test]
+    fn outcomes_that_are_errors_are_not_ok() {
+        use lee_core::alexa::ErrorType;
+        use lee_core::bridge::Reason;
+        assert!(succeeded(Outcome::Directive(Answered::PassedThrough)));
+        assert!(!succeeded(Outcome::Directive(Answered::Error(
+            ErrorType::BridgeUnreachable,
+            Reason::NotConfigured
+        ))));
+        assert!(succeeded(Outcome::Op(true)) && !succeeded(Outcome::Op(false)));
+        assert!(succeeded(Outcome::Http(200)) && !succeeded(Outcome::Http(401)));
+    }
+
+    #[test]
+    fn the_demo_bridge_answers_the_whole_mix() {
+        let args = Args::parse_from(["lee-cost"]);
+        let waited = HaWait::default();
+        let (mut bridge, token, home) = build_bridge(&args, &waited).unwrap();
+        assert!(home.contains("demo home"));
+        let discovery = bridge
+            .handle(&workload::discovery(&token), None)
+            .body
+            .to_vec();
+        let mut mix = Mix::from_discovery(&discovery, &token, true, 1).unwrap();
+        let mut event = Vec::new();
+        for _ in 0..300 {
+            let kind = mix.next_event(&mut event);
+            let outcome = bridge.handle(&event, None).outcome;
+            // The demo home models the Alexa API, not the REST states API.
+            if kind != "ha.state" {
+                assert!(succeeded(outcome), "{kind}: {outcome:?}");
+            }
+        }
+        assert!(waited.total() > Duration::ZERO);
+        assert!(bridge.metrics().get(Counter::CacheHits) > 0);
+    }
+
+    #[test]
+    fn a_missing_or_empty_token_file_is_named_not_read_out() {
+        let missing = std::path::Path::new("/nonexistent/lee-cost-token");
+        assert!(
+            read_token(missing)
+                .unwrap_err()
+                .contains("/nonexistent/lee-cost-token")
+        );
+        let path = std::env::temp_dir().join(format!("lee-cost-token-{}", std::process::id()));
+        std::fs::write(&path, "  \n").unwrap();
+        assert!(read_token(&path).unwrap_err().contains("is empty"));
+        std::fs::write(&path, "secret-value\n").unwrap();
+        assert_eq!(read_token(&path).unwrap(), "secret-value");
+        std::fs::remove_file(&path).unwrap();
+    }
+}

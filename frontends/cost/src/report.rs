@@ -1,0 +1,424 @@
+//! The printed report: time per invocation, each kind of event, memory and
+//! heap, the engine's cache and slots, and the bill, as plain-text tables.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::billing::{
+    ARM64_USD_PER_GB_SECOND, Binds, FREE_GB_SECONDS, FREE_REQUESTS, Projection,
+    USD_PER_MILLION_REQUESTS,
+};
+use crate::measure::{Sample, Spread};
+
+/// Everything a run measured, and what it was.
+pub struct Run<'a> {
+    /// What was replayed, in words.
+    pub workload: String,
+    /// Which Home Assistant answered, in words.
+    pub home: String,
+    /// The kinds of event, indexed by [`Sample::kind`].
+    pub kinds: &'a [String],
+    /// Every invocation, in order.
+    pub samples: &'a [Sample],
+    /// Invocations left out of the heap figures.
+    pub warmup: usize,
+    /// Peak resident memory before the first event, bytes.
+    pub rss_before: Option<u64>,
+    /// Peak resident memory after the last, bytes.
+    pub rss_peak: Option<u64>,
+    /// The engine's counters at the end: cache hits, cache misses, slot loads.
+    pub engine: (u64, u64, u64),
+    /// The function's memory size.
+    pub memory_mb: u32,
+    /// The monthly volume to price.
+    pub monthly: u64,
+    /// The bill as measured.
+    pub measured: Projection,
+    /// The bill if lee took no time of its own.
+    pub floor: Projection,
+}
+
+/// `n` with thousands separated: `10,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn ms(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1e3;
+    if ms < 10.0 {
+        format!("{ms:.3} ms")
+    } else {
+        format!("{ms:.1} ms")
+    }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn usd(x: f64) -> String {
+    if x > 0.0 && x < 0.01 {
+        format!("${x:.4}")
+    } else {
+        format!("${x:.2}")
+    }
+}
+
+fn binds(b: Binds) -> &'static str {
+    match b {
+        Binds::Requests => "requests",
+        Binds::Compute => "GB-seconds",
+    }
+}
+
+/// The report, ready to print.
+pub fn render(run: &Run<'_>) -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = write_report(&mut out, run);
+    out
+}
+
+fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
+    let samples = run.samples;
+    let n = samples.len() as u64;
+    writeln!(
+        out,
+        "lee-cost: {} invocations of {} through lee_host::Bridge::handle",
+        thousands(n),
+        run.workload
+    )?;
+    writeln!(out, "Home Assistant: {}", run.home)?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "{:<24}{:>11}{:>11}{:>11}{:>11}",
+        "per invocation", "mean", "median", "p99", "max"
+    )?;
+    let rows: [(&str, Spread); 3] = [
+        (
+            "engine (wall)",
+            Spread::of(samples.iter().map(|s| s.engine)),
+        ),
+        (
+            "waiting on HA",
+            Spread::of(samples.iter().map(|s| s.ha_wait)),
+        ),
+        (
+            "lee's own time",
+            Spread::of(samples.iter().map(Sample::own)),
+        ),
+    ];
+    for (name, spread) in rows {
+        writeln!(
+            out,
+            "  {name:<22}{:>11}{:>11}{:>11}{:>11}",
+            ms(spread.mean),
+            ms(spread.p50),
+            ms(spread.p99),
+            ms(spread.max)
+        )?;
+    }
+    let billed = Spread::of(samples.iter().map(|s| Duration::from_millis(s.billed_ms())));
+    writeln!(
+        out,
+        "  {:<22}{:>11}{:>11}{:>11}{:>11}",
+        "billed (ceil to 1 ms)",
+        format!("{:.2} ms", run.measured.billed_ms),
+        format!("{} ms", billed.p50.as_millis()),
+        format!("{} ms", billed.p99.as_millis()),
+        format!("{} ms", billed.max.as_millis()),
+    )?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "{:<22}{:>8}{:>6}{:>11}{:>11}{:>11}{:>9}{:>9}{:>7}{:>7}",
+        "by kind",
+        "count",
+        "ok",
+        "engine",
+        "HA wait",
+        "lee's own",
+        "billed",
+        "allocs",
+        "hits",
+        "loads"
+    )?;
+    // The most frequent kinds first.
+    let mut by_count: Vec<(usize, u32)> = (0..run.kinds.len())
+        .map(|index| {
+            (
+                index,
+                samples.iter().filter(|s| s.kind == index).count() as u32,
+            )
+        })
+        .filter(|&(_, count)| count > 0)
+        .collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    for (index, count) in by_count {
+        let kind = &run.kinds[index];
+        let of_kind: Vec<&Sample> = samples.iter().filter(|s| s.kind == index).collect();
+        let sum = |f: fn(&Sample) -> Duration| of_kind.iter().map(|s| f(s)).sum::<Duration>();
+        let after_warmup: Vec<&Sample> = samples
+            .iter()
+            .skip(run.warmup)
+            .filter(|s| s.kind == index)
+            .collect();
+        let allocs = if after_warmup.is_empty() {
+            "-".to_string()
+        } else {
+            let total: u64 = after_warmup.iter().map(|s| s.heap.allocations).sum();
+            format!("{:.1}", total as f64 / after_warmup.len() as f64)
+        };
+        let ok = of_kind.iter().filter(|s| s.ok).count() as f64 / f64::from(count);
+        writeln!(
+            out,
+            "  {:<20}{:>8}{:>6}{:>11}{:>11}{:>11}{:>9}{:>9}{:>7}{:>7}",
+            kind,
+            thousands(u64::from(count)),
+            format!("{:.0}%", ok * 100.0),
+            ms(sum(|s| s.engine) / count),
+            ms(sum(|s| s.ha_wait) / count),
+            ms(sum(Sample::own) / count),
+            format!(
+                "{:.2}",
+                of_kind.iter().map(|s| s.billed_ms()).sum::<u64>() as f64 / f64::from(count)
+            ),
+            allocs,
+            thousands(of_kind.iter().map(|s| s.cache_hits).sum()),
+            thousands(of_kind.iter().map(|s| s.slot_loads).sum()),
+        )?;
+    }
+    writeln!(
+        out,
+        "  (means; billed in ms; allocs per event after warm-up; cache hits and slot loads are totals)"
+    )?;
+    writeln!(out)?;
+
+    match (run.rss_peak, run.rss_before) {
+        (Some(peak), Some(before)) => writeln!(
+            out,
+            "memory: peak RSS {} (VmHWM; {} before the first event, the driver's own buffers included)",
+            mib(peak),
+            mib(before)
+        )?,
+        _ => writeln!(out, "memory: peak RSS unknown (no /proc/self/status)")?,
+    }
+    let steady = samples.get(run.warmup..).unwrap_or_default();
+    if steady.is_empty() {
+        writeln!(
+            out,
+            "heap: no events after the warm-up of {}",
+            thousands(run.warmup as u64)
+        )?;
+    } else {
+        let count = steady.len() as f64;
+        let allocations: Vec<u64> = steady.iter().map(|s| s.heap.allocations).collect();
+        let bytes: u64 = steady.iter().map(|s| s.heap.allocated).sum();
+        writeln!(
+            out,
+            "heap after warm-up ({} events, first {} excluded): {:.1} allocations and {} bytes \
+             per event (min {}, max {} allocations)",
+            thousands(steady.len() as u64),
+            thousands(run.warmup as u64),
+            allocations.iter().sum::<u64>() as f64 / count,
+            thousands((bytes as f64 / count).round() as u64),
+            allocations.iter().min().unwrap_or(&0),
+            allocations.iter().max().unwrap_or(&0),
+        )?;
+        let (first, second) = steady.split_at(steady.len() / 2);
+        let growth = |half: &[Sample]| half.iter().map(|s| s.heap.live_change()).sum::<i64>();
+        let (first, second) = (growth(first), growth(second));
+        let verdict = match (first, second) {
+            (0, 0) => "every allocation freed within its event: no per-event growth".to_string(),
+            (_, 0) => "settled: no growth in the second half".to_string(),
+            _ => format!(
+                "still growing: {:+.1} bytes per event in the second half",
+                second as f64 / (steady.len() - steady.len() / 2) as f64
+            ),
+        };
+        writeln!(
+            out,
+            "  live heap change over them: {:+} bytes (first half {first:+}, second half \
+             {second:+}): {verdict}",
+            first + second
+        )?;
+    }
+    let (hits, misses, loads) = run.engine;
+    let reads = hits + misses;
+    writeln!(
+        out,
+        "engine: {} cache hits, {} misses{}; {} slot loads (LUGS)",
+        thousands(hits),
+        thousands(misses),
+        if reads > 0 {
+            format!(
+                " ({:.1}% of cacheable reads)",
+                hits as f64 * 100.0 / reads as f64
+            )
+        } else {
+            String::new()
+        },
+        thousands(loads)
+    )?;
+    writeln!(out)?;
+
+    writeln!(
+        out,
+        "cost: arm64, {} MB; ${ARM64_USD_PER_GB_SECOND} per GB-s, ${USD_PER_MILLION_REQUESTS:.2} \
+         per 1M requests; free tier {} requests and {} GB-s a month",
+        run.memory_mb,
+        thousands(FREE_REQUESTS),
+        thousands(FREE_GB_SECONDS as u64),
+    )?;
+    writeln!(
+        out,
+        "  (durations from this {} machine around Bridge::handle: not a Lambda core, and \
+         without the runtime's own round trip or cold starts)",
+        std::env::consts::ARCH
+    )?;
+    writeln!(
+        out,
+        "{:<34}{:>18}{:>22}",
+        "", "lee (measured)", "floor (HA wait only)"
+    )?;
+    let (m, f) = (&run.measured, &run.floor);
+    let mut row =
+        |name: &str, lee: String, floor: String| writeln!(out, "  {name:<32}{lee:>18}{floor:>22}");
+    row(
+        "billed per invocation",
+        format!("{:.3} ms", m.billed_ms),
+        format!("{:.3} ms", f.billed_ms),
+    )?;
+    row(
+        "GB-s per 1,000 invocations",
+        format!("{:.4}", m.gb_seconds_each * 1000.0),
+        format!("{:.4}", f.gb_seconds_each * 1000.0),
+    )?;
+    row(
+        "free a month, requests cap",
+        thousands(m.free.by_requests),
+        thousands(f.free.by_requests),
+    )?;
+    row(
+        "free a month, GB-s cap",
+        thousands(m.free.by_compute),
+        thousands(f.free.by_compute),
+    )?;
+    row(
+        "cap that binds",
+        binds(m.free.binds()).into(),
+        binds(f.free.binds()).into(),
+    )?;
+    let volume = format!("{} a month:", thousands(run.monthly));
+    row(
+        &format!("{volume} requests"),
+        usd(m.cost.requests),
+        usd(f.cost.requests),
+    )?;
+    row("  compute", usd(m.cost.compute), usd(f.cost.compute))?;
+    row("  total", usd(m.cost.total()), usd(f.cost.total()))?;
+    writeln!(
+        out,
+        "lee's own time adds {} a month at {} invocations ({} free a month, the {} cap binding)",
+        usd(m.cost.total() - f.cost.total()),
+        thousands(run.monthly),
+        thousands(m.free.invocations()),
+        binds(m.free.binds()),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alloc::Tally;
+
+    #[test]
+    fn numbers_are_grouped_by_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(3_200_000_000), "3,200,000,000");
+        assert_eq!(usd(0.4), "$0.40");
+        assert_eq!(usd(0.001_23), "$0.0012");
+        assert_eq!(usd(0.0), "$0.00");
+    }
+
+    #[test]
+    fn the_report_says_what_it_costs_and_which_cap_binds() {
+        let sample = |kind, engine_us, wait_us, allocations| Sample {
+            kind,
+            engine: Duration::from_micros(engine_us),
+            ha_wait: Duration::from_micros(wait_us),
+            heap: Tally {
+                allocations,
+                allocated: 100,
+                freed: 100,
+            },
+            cache_hits: 0,
+            slot_loads: 0,
+            ok: true,
+        };
+        let samples = [
+            sample(0, 900, 100, 50),
+            sample(1, 1500, 1200, 10),
+            sample(1, 800, 700, 12),
+        ];
+        let kinds = ["Discover".to_string(), "ReportState".to_string()];
+        let billed: u64 = samples.iter().map(Sample::billed_ms).sum();
+        let floor: u64 = samples.iter().map(Sample::floor_ms).sum();
+        assert_eq!((billed, floor), (4, 4));
+        let run = Run {
+            workload: "a test".into(),
+            home: "none".into(),
+            kinds: &kinds,
+            samples: &samples,
+            warmup: 1,
+            rss_before: Some(4 << 20),
+            rss_peak: Some(6 << 20),
+            engine: (3, 1, 2),
+            memory_mb: 128,
+            monthly: 3_000_000,
+            measured: Projection::new(billed, 3, 128, 3_000_000),
+            floor: Projection::new(floor, 3, 128, 3_000_000),
+        };
+        let report = render(&run);
+        // A heap that grows by 64 bytes an event, after the warm-up.
+        let mut growing = samples;
+        for s in &mut growing {
+            s.heap.allocated += 64;
+        }
+        let grows = render(&Run {
+            samples: &growing,
+            ..run
+        });
+        assert!(
+            grows.contains("+128 bytes (first half +64, second half +64): still growing: +64.0"),
+            "{grows}"
+        );
+        assert!(report.contains("3 invocations of a test"), "{report}");
+        assert!(report.contains("billed per invocation"), "{report}");
+        assert!(report.contains("1.333 ms"), "{report}");
+        assert!(report.contains("peak RSS 6.0 MiB"), "{report}");
+        // After the one warm-up event: 11 allocations per event.
+        assert!(report.contains("11.0 allocations"), "{report}");
+        assert!(report.contains("no per-event growth"), "{report}");
+        assert!(report.contains("75.0% of cacheable reads"), "{report}");
+        assert!(report.contains("cap that binds"), "{report}");
+        assert!(report.contains("requests"), "{report}");
+        // 2 M paid requests at $0.20 a million.
+        assert!(report.contains("$0.40"), "{report}");
+        assert!(report.contains("adds $0.00 a month"), "{report}");
+    }
+}
