@@ -177,12 +177,21 @@ fn hostile_lines_are_each_answered_with_a_clear_error_and_the_rest_go_on() {
         ],
         "one answer per line, in order, the last without a newline"
     );
-    let message = |n: usize| answers[n]["event"]["payload"]["message"].as_str().unwrap().to_string();
+    let message = |n: usize| {
+        answers[n]["event"]["payload"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     assert!(message(0).contains("deep"), "{}", message(0));
     assert!(message(1).contains("at most"), "{}", message(1));
     assert!(message(5).contains("UTF-8"), "{}", message(5));
     let log = String::from_utf8_lossy(&output.stderr);
-    assert!(log.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()), "{log}");
+    assert!(
+        log.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{log}"
+    );
 }
 
 #[test]
