@@ -75,6 +75,34 @@ impl RealHa {
     /// env file). `None` when no harness is running, unless `LEE_REQUIRE_HA`
     /// is set (as CI sets it): then a missing harness is a failure, not a skip.
     pub fn from_env() -> Option<RealHa> {
+        let Some((url, token_file)) = RealHa::harness_env() else {
+            assert!(
+                std::env::var_os("LEE_REQUIRE_HA").is_none(),
+                "LEE_REQUIRE_HA is set but no Home Assistant harness is running"
+            );
+            eprintln!("no Home Assistant harness running: skipping (CI sets LEE_REQUIRE_HA)");
+            return None;
+        };
+        let token = std::fs::read_to_string(&token_file)
+            .expect("read LEE_HA_TOKEN_FILE")
+            .trim()
+            .to_string();
+        Some(RealHa { url, token })
+    }
+
+    /// As [`RealHa::from_env`], but quiet and never failing: `None` when the
+    /// harness environment or its token file is missing, whatever
+    /// `LEE_REQUIRE_HA` says. For callers with a fallback of their own
+    /// (the Discovery benchmark builds a synthetic answer instead).
+    pub fn locate() -> Option<RealHa> {
+        let (url, token_file) = RealHa::harness_env()?;
+        let token = std::fs::read_to_string(token_file).ok()?.trim().to_string();
+        Some(RealHa { url, token })
+    }
+
+    /// `LEE_HA_URL` and `LEE_HA_TOKEN_FILE`, from the environment or the
+    /// harness's env file.
+    fn harness_env() -> Option<(String, String)> {
         let from_file = || -> Option<(String, String)> {
             let home = std::env::var("LEE_HA_HOME")
                 .ok()
@@ -95,26 +123,13 @@ impl RealHa {
             };
             Some((get("LEE_HA_URL")?, get("LEE_HA_TOKEN_FILE")?))
         };
-        let found = match (
+        match (
             std::env::var("LEE_HA_URL"),
             std::env::var("LEE_HA_TOKEN_FILE"),
         ) {
             (Ok(url), Ok(file)) => Some((url, file)),
             _ => from_file(),
-        };
-        let Some((url, token_file)) = found else {
-            assert!(
-                std::env::var_os("LEE_REQUIRE_HA").is_none(),
-                "LEE_REQUIRE_HA is set but no Home Assistant harness is running"
-            );
-            eprintln!("no Home Assistant harness running: skipping (CI sets LEE_REQUIRE_HA)");
-            return None;
-        };
-        let token = std::fs::read_to_string(&token_file)
-            .expect("read LEE_HA_TOKEN_FILE")
-            .trim()
-            .to_string();
-        Some(RealHa { url, token })
+        }
     }
 }
 
