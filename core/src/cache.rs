@@ -295,7 +295,7 @@ where
     /// of keys and values. Whatever the buffers held is discarded.
     pub fn new(mut entries: E, mut bytes: B) -> Self {
         entries.as_mut().fill(EntrySlot::EMPTY);
-        bytes.as_mut().fill(0);
+        crate::slots::clear(bytes.as_mut());
         let entry_capacity = entries.as_ref().len();
         let byte_capacity = u32::try_from(bytes.as_ref().len()).unwrap_or(u32::MAX);
         Cache {

@@ -347,7 +347,7 @@ where
         }
         // Arena indices are u16; more arenas than that are left unused.
         let arenas = arenas.min(u16::MAX as usize);
-        memory.as_mut().fill(0);
+        clear(memory.as_mut());
         table.as_mut().fill(SlotEntry::EMPTY);
         Ok(SlotPool {
             memory,
@@ -638,6 +638,18 @@ where
     }
 }
 
+/// Make `bytes` all zero, writing only the 4 KiB pages that are not zero
+/// already. Fresh zeroed memory from the operating system is not resident
+/// until written (reading it maps the shared zero page), so a large pool or
+/// cache costs resident memory only as it is used.
+pub(crate) fn clear(bytes: &mut [u8]) {
+    for page in bytes.chunks_mut(4096) {
+        if page.iter().any(|&b| b != 0) {
+            page.fill(0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -653,6 +665,22 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
+    }
+
+    #[test]
+    fn a_new_pool_clears_every_dirty_page_of_its_memory() {
+        let mut memory = vec![0u8; 3 * 4096 + 100];
+        for at in [0, 4095, 2 * 4096 + 17, 3 * 4096 + 99] {
+            memory[at] = 0xA5;
+        }
+        let pool = SlotPool::new(
+            memory.into_boxed_slice(),
+            vec![SlotEntry::EMPTY; 2].into_boxed_slice(),
+            4096,
+            80,
+        )
+        .unwrap();
+        assert!(pool.memory.iter().all(|&b| b == 0));
     }
 
     #[test]
