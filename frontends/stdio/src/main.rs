@@ -12,8 +12,6 @@
 //! What it must never do: hold bridge logic (that lives in lee-core and
 //! lee-host), drop or reorder an event, or grow with the input's size.
 
-mod frames;
-
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,8 +21,7 @@ use lee_core::budget::Capacities;
 use lee_host::config::{BaseUrl, Config, Secret};
 use lee_host::demo::DemoHome;
 use lee_host::{Bridge, Handled};
-
-use crate::frames::{Frame, Frames};
+use lee_stdio::frames::{Frame, Frames};
 
 /// Answer Alexa Smart Home directives (and lee's health and diagnostics
 /// events) read from stdin, one JSON answer per line on stdout.
