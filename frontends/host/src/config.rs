@@ -112,15 +112,27 @@ impl BaseUrl {
         {
             return Err("has characters a host name cannot have".into());
         }
-        let port = match rest.strip_prefix('[') {
+        let (host, port) = match rest.strip_prefix('[') {
             // An IPv6 literal: [addr] or [addr]:port.
             Some(bracketed) => match bracketed.split_once(']') {
-                Some((_, "")) => None,
-                Some((_, after)) => Some(after.strip_prefix(':').unwrap_or("x")),
+                Some((addr, _)) if addr.parse::<std::net::Ipv6Addr>().is_err() => {
+                    return Err("has something in [ ] that is not an IPv6 address".into());
+                }
+                Some((addr, "")) => (addr, None),
+                Some((addr, after)) => (addr, Some(after.strip_prefix(':').unwrap_or("x"))),
                 None => return Err("has an unclosed [ in its host".into()),
             },
-            None => rest.split_once(':').map(|(_, port)| port),
+            None => match rest.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            },
         };
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        if host.contains(['[', ']']) {
+            return Err("has a [ or ] outside an IPv6 address".into());
+        }
         if port.is_some_and(|p| p.parse::<u16>().is_err()) {
             return Err("has a port that is not a number from 0 to 65535".into());
         }
@@ -451,6 +463,30 @@ mod tests {
             "https://ha.example.com:99999",
         ] {
             assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Found by fuzzing (config): addresses without a usable host were
+    /// accepted, so the problem showed only as every request failing.
+    #[test]
+    fn base_urls_without_a_usable_host_are_refused() {
+        for bad in [
+            "https://]",
+            "http://:8123",
+            "http://ha]",
+            "http://h[a:80",
+            "http://[]",
+            "http://[zz]:8123",
+            "http://[::1]]",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "http://[::1]",
+            "http://[2001:db8::1]:8123",
+            "http://ha:8123",
+        ] {
+            assert!(BaseUrl::parse(good).is_ok(), "{good}");
         }
     }
 
