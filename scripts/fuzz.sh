@@ -35,9 +35,12 @@ JOBS=${LEE_FUZZ_JOBS:-1}
 SANITIZER=${LEE_FUZZ_SANITIZER:-address}
 RSS_MB=${LEE_FUZZ_RSS_MB:-2048}
 
-[[ "$SECONDS_PER_TARGET" =~ ^[0-9]+$ ]] && [ "$SECONDS_PER_TARGET" -gt 0 ] \
-    || die "SECONDS_PER_TARGET must be a whole number of seconds, not '$SECONDS_PER_TARGET'"
-[[ "$JOBS" =~ ^[0-9]+$ ]] && [ "$JOBS" -gt 0 ] || die "LEE_FUZZ_JOBS must be at least 1"
+if ! [[ "$SECONDS_PER_TARGET" =~ ^[1-9][0-9]*$ ]]; then
+    die "SECONDS_PER_TARGET must be a whole number of seconds, not '$SECONDS_PER_TARGET'"
+fi
+if ! [[ "$JOBS" =~ ^[1-9][0-9]*$ ]]; then
+    die "LEE_FUZZ_JOBS must be a whole number, at least 1"
+fi
 for t in "${TARGETS[@]}"; do
     [[ " ${ALL_TARGETS[*]} " == *" $t "* ]] || die "no fuzz target '$t' (targets: ${ALL_TARGETS[*]})"
 done
