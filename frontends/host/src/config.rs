@@ -127,15 +127,27 @@ impl BaseUrl {
         {
             return Err("has characters a host name cannot have".into());
         }
-        let port = match rest.strip_prefix('[') {
+        let (host, port) = match rest.strip_prefix('[') {
             // An IPv6 literal: [addr] or [addr]:port.
             Some(bracketed) => match bracketed.split_once(']') {
-                Some((_, "")) => None,
-                Some((_, after)) => Some(after.strip_prefix(':').unwrap_or("x")),
+                Some((addr, _)) if addr.parse::<std::net::Ipv6Addr>().is_err() => {
+                    return Err("has something in [ ] that is not an IPv6 address".into());
+                }
+                Some((addr, "")) => (addr, None),
+                Some((addr, after)) => (addr, Some(after.strip_prefix(':').unwrap_or("x"))),
                 None => return Err("has an unclosed [ in its host".into()),
             },
-            None => rest.split_once(':').map(|(_, port)| port),
+            None => match rest.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            },
         };
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        if host.contains(['[', ']']) {
+            return Err("has a [ or ] outside an IPv6 address".into());
+        }
         if port.is_some_and(|p| p.parse::<u16>().is_err()) {
             return Err("has a port that is not a number from 0 to 65535".into());
         }
@@ -339,7 +351,7 @@ impl Config {
             .filter(|t| !t.is_empty())
             .map(Secret::new);
         if let Some(raw) = var("SSL_CA_BUNDLE") {
-            match read_pem(&raw, "CERTIFICATE") {
+            match read_pem(&raw, "CERTIFICATE", false) {
                 Ok(pem) => config.ca_bundle = Some(pem),
                 Err(why) => problem("SSL_CA_BUNDLE", why),
             }
@@ -347,8 +359,8 @@ impl Config {
         match (var("SSL_CLIENT_CERT"), var("SSL_CLIENT_KEY")) {
             (None, None) => {}
             (Some(cert), Some(key)) => {
-                let cert = read_pem(&cert, "CERTIFICATE");
-                let key = read_pem(&key, "PRIVATE KEY");
+                let cert = read_pem(&cert, "CERTIFICATE", false);
+                let key = read_pem(&key, "PRIVATE KEY", true);
                 match (cert, key) {
                     (Ok(cert), Ok(key)) => {
                         let key = String::from_utf8(key.0).unwrap_or_default();
@@ -566,12 +578,21 @@ fn parse_flag(raw: &str) -> Option<bool> {
 
 /// PEM given inline, or the contents of the file it names. `label` is the
 /// PEM block kind that must be present (`CERTIFICATE`, or any `... PRIVATE KEY`).
-fn read_pem(raw: &str, label: &str) -> Result<Pem, String> {
+/// When the value may be `secret` (the client key), an error never quotes
+/// it: key material pasted without its `-----BEGIN` line is taken for a
+/// file name, and would otherwise be logged as one.
+fn read_pem(raw: &str, label: &str, secret: bool) -> Result<Pem, String> {
     let bytes = if raw.trim_start().starts_with("-----BEGIN") {
         raw.as_bytes().to_vec()
     } else {
         let path = Path::new(raw.trim());
-        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        std::fs::read(path).map_err(|e| {
+            if secret {
+                format!("is neither PEM (-----BEGIN ...) nor a file lee can read: {e}")
+            } else {
+                format!("cannot read {}: {e}", path.display())
+            }
+        })?
     };
     let text = String::from_utf8_lossy(&bytes);
     let found = text
@@ -703,6 +724,30 @@ mod tests {
         }
     }
 
+    /// Found by fuzzing (config): addresses without a usable host were
+    /// accepted, so the problem showed only as every request failing.
+    #[test]
+    fn base_urls_without_a_usable_host_are_refused() {
+        for bad in [
+            "https://]",
+            "http://:8123",
+            "http://ha]",
+            "http://h[a:80",
+            "http://[]",
+            "http://[zz]:8123",
+            "http://[::1]]",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "http://[::1]",
+            "http://[2001:db8::1]:8123",
+            "http://ha:8123",
+        ] {
+            assert!(BaseUrl::parse(good).is_ok(), "{good}");
+        }
+    }
+
     #[test]
     fn secrets_never_show_in_debug_or_problems() {
         let (c, _) = read(&[
@@ -714,6 +759,31 @@ mod tests {
         assert!(!shown.contains("marker"), "{shown}");
         let (_, problems) = read(&[("EXTRA_HEADERS", "X-Key marker-value")]);
         assert!(!problems[0].message.contains("marker"));
+    }
+
+    /// Found by fuzzing (config): a client key that is not PEM was taken for
+    /// a file name and quoted whole in the problem.
+    #[test]
+    fn a_client_key_that_is_not_pem_is_not_quoted() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        for key in [
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7marker",
+            "\"-----BEGIN PRIVATE KEY-----\nMIIEvmarker\n-----END PRIVATE KEY-----\"",
+            "key\0marker",
+        ] {
+            let (c, problems) = read(&[
+                ("BASE_URL", "http://h"),
+                ("SSL_CLIENT_CERT", pem),
+                ("SSL_CLIENT_KEY", key),
+            ]);
+            assert!(c.client_identity.is_none());
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert_eq!(problems[0].variable, "SSL_CLIENT_KEY");
+            assert!(!problems[0].message.contains("marker"), "{}", problems[0]);
+        }
+        // A certificate is no secret: its file name is shown.
+        let (_, problems) = read(&[("SSL_CA_BUNDLE", "/nonexistent/ca.pem")]);
+        assert!(problems[1].message.contains("/nonexistent/ca.pem"));
     }
 
     #[test]
@@ -806,14 +876,16 @@ mod tests {
     #[test]
     fn pem_is_taken_inline_or_from_a_file() {
         let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
-        assert!(read_pem(pem, "CERTIFICATE").is_ok());
+        assert!(read_pem(pem, "CERTIFICATE", false).is_ok());
         let path = std::env::temp_dir().join(format!("lee-config-{}.pem", std::process::id()));
         std::fs::write(&path, pem).unwrap();
         assert_eq!(
-            read_pem(path.to_str().unwrap(), "CERTIFICATE").unwrap().0,
+            read_pem(path.to_str().unwrap(), "CERTIFICATE", false)
+                .unwrap()
+                .0,
             pem.as_bytes()
         );
-        assert!(read_pem(path.to_str().unwrap(), "PRIVATE KEY").is_err());
+        assert!(read_pem(path.to_str().unwrap(), "PRIVATE KEY", true).is_err());
         std::fs::remove_file(path).unwrap();
     }
 }

@@ -22,7 +22,8 @@ use lee_core::json::{self, JsonErrorKind};
 pub enum Frame {
     /// The bytes of one event (perhaps broken: the bridge says why).
     Event(Vec<u8>),
-    /// A line longer than the limit, of this many bytes, skipped unread.
+    /// A line longer than the limit, of this many bytes (its `\n` or `\r\n`
+    /// ending not counted), skipped unread.
     Oversized(usize),
 }
 
@@ -115,6 +116,9 @@ impl<R: BufRead> Frames<R> {
         }
         let mut kept = Vec::new();
         let mut len = 0usize;
+        // The line's last byte so far, kept or not: a final `\r` is part of
+        // the line ending, not of the line.
+        let mut last = None;
         loop {
             let buf = self.reader.fill_buf()?;
             if buf.is_empty() {
@@ -129,6 +133,7 @@ impl<R: BufRead> Frames<R> {
                 None => (buf, None),
             };
             len += chunk.len();
+            last = chunk.last().copied().or(last);
             if kept.len() < self.limit {
                 let room = self.limit - kept.len();
                 kept.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -139,9 +144,9 @@ impl<R: BufRead> Frames<R> {
                 break;
             }
         }
-        if kept.last() == Some(&b'\r') && len <= self.limit {
-            kept.pop();
+        if last == Some(b'\r') {
             len -= 1;
+            kept.truncate(len);
         }
         self.pending.push_back(if len > self.limit {
             Line::Oversized(len)
@@ -223,6 +228,25 @@ mod tests {
             frames(&input, 100),
             [Frame::Oversized(5000), event("{\"ok\":1}")]
         );
+    }
+
+    /// Found by fuzzing (ndjson): a CRLF line exactly at the limit was
+    /// called oversized, and an oversized one was measured with its `\r`.
+    #[test]
+    fn a_line_ending_never_counts_against_the_limit() {
+        let input = b"{\"a\":12345}\r\n0123456789AB\r\n{\"b\":1}\r";
+        assert_eq!(
+            frames(input, 11),
+            [
+                event("{\"a\":12345}"),
+                Frame::Oversized(12),
+                event("{\"b\":1}")
+            ]
+        );
+        // The same through a one-byte read buffer, where the `\r` arrives alone.
+        let mut f = Frames::new(io::BufReader::with_capacity(1, &input[..]), 11);
+        assert_eq!(f.next_frame().unwrap(), Some(event("{\"a\":12345}")));
+        assert_eq!(f.next_frame().unwrap(), Some(Frame::Oversized(12)));
     }
 
     #[test]

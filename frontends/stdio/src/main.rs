@@ -12,8 +12,6 @@
 //! What it must never do: hold bridge logic (that lives in lee-core and
 //! lee-host), drop or reorder an event, or grow with the input's size.
 
-mod frames;
-
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,7 +26,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, util::SubscriberInitExt};
 
-use crate::frames::{Frame, Frames};
+use lee_stdio::frames::{Frame, Frames};
 
 /// Answer Alexa Smart Home directives (and lee's health and diagnostics
 /// events) read from stdin, one JSON answer per line on stdout.
