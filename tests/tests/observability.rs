@@ -238,8 +238,8 @@ fn with_marker(value: &mut Value, marker: &str) {
     }
 }
 
-/// Every request in Amazon's samples and lee's examples, with the marker as
-/// every token; ops, reports, Function URL requests and custom-skill
+/// Every request in Amazon's samples, the fuzzers' seed corpus and lee's
+/// examples, with the marker as every token; ops, reports, Function URL requests and custom-skill
 /// requests carrying it; and broken events around it.
 fn marked_events(marker: &str, skill: &str) -> Vec<Vec<u8>> {
     let mut events = Vec::new();
@@ -260,6 +260,18 @@ fn marked_events(marker: &str, skill: &str) -> Vec<Vec<u8>> {
     dirs.sort_by_key(|d| d.path());
     for dir in dirs {
         let mut files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        files.sort_by_key(|f| f.path());
+        for file in files {
+            add_file(&file.path());
+        }
+    }
+    // The fuzzers' seed corpus, escapes and all.
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    for target in ["classify", "directive"] {
+        let mut files: Vec<_> = std::fs::read_dir(corpus.join(target))
+            .unwrap()
+            .flatten()
+            .collect();
         files.sort_by_key(|f| f.path());
         for file in files {
             add_file(&file.path());
