@@ -616,38 +616,7 @@ fn percent_decode(text: &str) -> String {
 /// Run `f` with lee's JSON log layer capturing every line at every level
 /// (trace included) on this thread; the lines, in order.
 pub fn capture_logs<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::layer::SubscriberExt;
-    let captured = Captured::default();
-    let subscriber = tracing_subscriber::registry().with(
-        lee_host::logging::JsonLogs::new(captured.clone())
-            .with_filter(tracing_subscriber::filter::LevelFilter::TRACE),
-    );
-    let result = tracing::subscriber::with_default(subscriber, f);
-    let text =
-        String::from_utf8(captured.0.lock().expect("lock").clone()).expect("log lines are UTF-8");
-    (result, text.lines().map(str::to_string).collect())
-}
-
-/// Bytes written by the log layer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Captured {
-        self.clone()
-    }
+    lee_host::logging::capture(f)
 }
 
 /// Check one log line against CloudWatch's Embedded Metric Format

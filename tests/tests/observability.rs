@@ -166,21 +166,16 @@ fn emf_lines_follow_the_specification_for_every_kind_of_event() {
         ),
     ]);
     let mut bridge = bridge_from_env(&[("BASE_URL", &ha.url), ("HA_TOKEN", "ops-token")]);
+    let turn_on = directive(
+        "Alexa.PowerController",
+        "TurnOn",
+        Some("switch#a"),
+        json!({}),
+        "t",
+    );
     let events = [
-        directive(
-            "Alexa.PowerController",
-            "TurnOn",
-            Some("switch#a"),
-            json!({}),
-            "t",
-        ),
-        directive(
-            "Alexa.PowerController",
-            "TurnOn",
-            Some("switch#a"),
-            json!({}),
-            "t",
-        ),
+        turn_on.clone(),
+        turn_on,
         br#"{"health_check": true}"#.to_vec(),
         br#"{"op": "ha.state", "entity_id": "light.x"}"#.to_vec(),
         br#"{"op": "ha.state", "entity_id": "light.x"}"#.to_vec(),

@@ -353,17 +353,7 @@ impl Bridge {
         }
         let fetched = match reloader.source.fetch() {
             Ok(fetched) => fetched,
-            Err(why) => {
-                if reloader.rejected.as_deref() != Some(why.as_str()) {
-                    tracing::warn!(
-                        config_version = self.version,
-                        "configuration not re-read, version {} kept: {why}",
-                        self.version
-                    );
-                    reloader.rejected = Some(why);
-                }
-                return;
-            }
+            Err(why) => return reloader.keep(self.version, "configuration not re-read", why),
         };
         let env = &reloader.env;
         let var = |name: &str| fetched.get(name).cloned().or_else(|| env(name));
@@ -386,15 +376,7 @@ impl Bridge {
         let mut next = match next {
             Ok(next) => next,
             Err(reasons) => {
-                if reloader.rejected.as_deref() != Some(reasons.as_str()) {
-                    tracing::warn!(
-                        config_version = self.version,
-                        "new configuration rejected, version {} kept: {reasons}",
-                        self.version
-                    );
-                    reloader.rejected = Some(reasons);
-                }
-                return;
+                return reloader.keep(self.version, "new configuration rejected", reasons);
             }
         };
         reloader.rejected = None;

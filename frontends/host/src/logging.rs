@@ -450,43 +450,58 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
     (year, month, day)
 }
 
+/// Run `f` with [`JsonLogs`] capturing every line it logs on this thread,
+/// at every level (trace included): for tests and tools that check what lee
+/// logs. Returns `f`'s result and the lines, in order.
+pub fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let captured = Captured::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(JsonLogs::new(captured.clone()).with_filter(LevelFilter::TRACE));
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let bytes = captured
+        .0
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    (result, text.lines().map(str::to_string).collect())
+}
+
+/// Where [`capture`] keeps the lines.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Captured {
+        self.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
     use std::time::Duration;
-
-    use tracing_subscriber::layer::SubscriberExt;
 
     use super::*;
 
-    /// Captured lines.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
-
     fn capture(f: impl FnOnce()) -> Vec<Value> {
-        let captured = Captured::default();
-        let subscriber = tracing_subscriber::registry()
-            .with(JsonLogs::new(captured.clone()).with_filter(LevelFilter::TRACE));
-        tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        text.lines()
+        let ((), lines) = super::capture(f);
+        lines
+            .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()
     }

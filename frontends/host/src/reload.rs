@@ -228,6 +228,18 @@ impl Reloader {
         }
     }
 
+    /// Log why the running configuration `version` is kept, once for the
+    /// same reasons.
+    pub(crate) fn keep(&mut self, version: u64, what: &str, reasons: String) {
+        if self.rejected.as_deref() != Some(reasons.as_str()) {
+            tracing::warn!(
+                config_version = version,
+                "{what}, version {version} kept: {reasons}"
+            );
+            self.rejected = Some(reasons);
+        }
+    }
+
     /// Whether the parameters are due to be read; if so, the next reading
     /// is scheduled a TTL from now.
     pub(crate) fn due(&mut self) -> bool {
