@@ -293,9 +293,19 @@ where
 {
     /// A cache holding up to `entries.len()` entries and `bytes.len()` bytes
     /// of keys and values. Whatever the buffers held is discarded.
-    pub fn new(mut entries: E, mut bytes: B) -> Self {
-        entries.as_mut().fill(EntrySlot::EMPTY);
+    pub fn new(entries: E, mut bytes: B) -> Self {
         crate::slots::clear(bytes.as_mut());
+        Self::new_zeroed(entries, bytes)
+    }
+
+    /// As [`Cache::new`], for `bytes` that are all zero already (fresh from
+    /// `alloc_zeroed`, say), which are then left untouched: the operating
+    /// system's zeroed pages stay out of the process's resident memory, and
+    /// out of its start time, until entries use them. Bytes that are not zero
+    /// are never read as data, but would stay in memory until overwritten.
+    pub fn new_zeroed(mut entries: E, bytes: B) -> Self {
+        entries.as_mut().fill(EntrySlot::EMPTY);
+        debug_assert!(bytes.as_ref().iter().all(|&b| b == 0), "bytes not zeroed");
         let entry_capacity = entries.as_ref().len();
         let byte_capacity = u32::try_from(bytes.as_ref().len()).unwrap_or(u32::MAX);
         Cache {
@@ -714,6 +724,12 @@ mod tests {
         c.insert(b"k", LIGHTS, b"v", secs(1), at(0)).unwrap();
         assert_eq!(c.get(b"k", at(0)), Some(&b"v"[..]));
         assert_eq!(EntrySlot::default(), EntrySlot::EMPTY);
+    }
+
+    #[test]
+    #[should_panic(expected = "bytes not zeroed")]
+    fn a_cache_from_zeroed_bytes_is_checked_in_debug_builds() {
+        let _ = Cache::new_zeroed([EntrySlot::EMPTY; 2], [0u8, 0, 7, 0]);
     }
 
     #[test]

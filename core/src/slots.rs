@@ -337,17 +337,32 @@ where
     /// and table are cleared.
     pub fn new(
         mut memory: M,
+        table: T,
+        arena_size: usize,
+        pressure_percent: u8,
+    ) -> Result<Self, SlotError> {
+        clear(memory.as_mut());
+        Self::new_zeroed(memory, table, arena_size, pressure_percent)
+    }
+
+    /// As [`SlotPool::new`], for `memory` that is all zero already (fresh
+    /// from `alloc_zeroed`, say), which is then left untouched: its pages stay
+    /// out of the process's resident memory, and out of its start time, until
+    /// arenas use them. An arena's first user must get zeroed memory, so
+    /// memory that is not zero breaks that promise; debug builds check it.
+    pub fn new_zeroed(
+        memory: M,
         mut table: T,
         arena_size: usize,
         pressure_percent: u8,
     ) -> Result<Self, SlotError> {
+        debug_assert!(memory.as_ref().iter().all(|&b| b == 0), "memory not zeroed");
         let arenas = memory.as_ref().len().checked_div(arena_size).unwrap_or(0);
         if arenas == 0 || arena_size > u32::MAX as usize {
             return Err(SlotError::NoArenas);
         }
         // Arena indices are u16; more arenas than that are left unused.
         let arenas = arenas.min(u16::MAX as usize);
-        clear(memory.as_mut());
         table.as_mut().fill(SlotEntry::EMPTY);
         Ok(SlotPool {
             memory,
@@ -665,6 +680,19 @@ mod tests {
 
     fn t(ms: u64) -> Instant {
         Instant::from_millis(ms)
+    }
+
+    #[test]
+    #[should_panic(expected = "memory not zeroed")]
+    fn a_pool_from_zeroed_memory_is_checked_in_debug_builds() {
+        let mut memory = vec![0u8; 4096];
+        memory[100] = 1;
+        let _ = SlotPool::new_zeroed(
+            memory.into_boxed_slice(),
+            vec![SlotEntry::EMPTY; 1].into_boxed_slice(),
+            4096,
+            80,
+        );
     }
 
     #[test]

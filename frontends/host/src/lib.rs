@@ -446,7 +446,8 @@ impl Bridge {
             .check(&capacities)
             .map_err(StartError::OverBudget)?;
         let clock = MonotonicClock::new();
-        let mut slots = SlotPool::new(
+        // Fresh zeroed buffers: their pages cost nothing until used.
+        let mut slots = SlotPool::new_zeroed(
             vec![0u8; capacities.arena_size * capacities.arenas].into_boxed_slice(),
             vec![SlotEntry::EMPTY; capacities.slots].into_boxed_slice(),
             capacities.arena_size,
@@ -536,7 +537,7 @@ impl Bridge {
             errors: std::collections::VecDeque::with_capacity(RECENT_ERRORS),
             debug_timings: config.debug_timings,
             metrics_on: config.metrics,
-            cache: Cache::new(
+            cache: Cache::new_zeroed(
                 vec![EntrySlot::EMPTY; capacities.cache_entries].into_boxed_slice(),
                 vec![0u8; capacities.cache_bytes].into_boxed_slice(),
             ),
