@@ -554,9 +554,9 @@ fn junk_is_500_text() {
 }
 
 #[test]
-fn the_rest_api_is_only_its_root_and_waiting_is_instant() {
+fn the_rest_api_root_needs_a_token_and_waiting_is_instant() {
     let mut home = home();
-    let mut body = [0u8; 64];
+    let mut body = [0u8; 8192];
     let mut get = |path, token| {
         let request = RestRequest {
             method: Method::Get,
@@ -576,9 +576,10 @@ fn the_rest_api_is_only_its_root_and_waiting_is_instant() {
     );
     assert_eq!(get("/api/", None), (401, "401: Unauthorized".to_string()));
     assert_eq!(
-        get("/api/states", Some("t")),
-        (404, "404: Not Found".to_string())
+        get("/api/states/light.nowhere", Some("t")),
+        (404, r#"{"message":"Entity not found."}"#.to_string())
     );
+    assert_eq!(get("/api/config", Some("t")).0, 404);
     home.wait_until(Instant::from_micros(u64::MAX));
 }
 
@@ -972,4 +973,85 @@ fn the_demo_answers_with_real_home_assistants_structure() {
         };
         assert_eq!(properties(&d), properties(&r), "{demo_id} vs {real_id}");
     }
+}
+
+/// The demo home's REST side: states and the switching services, through
+/// lee's engine ops, with the states Alexa sees kept in step.
+#[test]
+fn engine_ops_read_and_switch_the_demo_homes_states() {
+    let mut bridge = Bridge::with_transport(
+        Config {
+            ha_token: Some(lee_host::config::Secret::new("demo-ops-token".into())),
+            ..Config::default()
+        },
+        Vec::new(),
+        Capacities::MINIMUM,
+        Some(Box::new(DemoHome::new())),
+    )
+    .unwrap();
+    let mut op = |op: Value| -> Value {
+        let handled = bridge.handle(&serde_json::to_vec(&op).unwrap(), None);
+        serde_json::from_slice(handled.body).unwrap()
+    };
+    let all = op(json!({"op": "ha.states"}));
+    let ids: Vec<&str> = all["states"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{all}"))
+        .iter()
+        .map(|s| s["entity_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), ENDPOINT_IDS.len(), "{all}");
+    assert!(ids.contains(&"light.living_room"));
+    let light = op(json!({"op": "ha.state", "entity_id": "light.living_room"}));
+    assert_eq!(light["state"]["state"], "off", "{light}");
+    assert_eq!(
+        light["state"]["attributes"]["friendly_name"],
+        "Living Room Light"
+    );
+    let switched = op(
+        json!({"op": "ha.call_service", "domain": "light", "service": "turn_on",
+                             "entity_id": "light.living_room"}),
+    );
+    assert_eq!(switched["ok"], true, "{switched}");
+    let light = op(json!({"op": "ha.state", "entity_id": "light.living_room"}));
+    assert_eq!(
+        light["state"]["state"], "on",
+        "the call dropped the cached state: {light}"
+    );
+    let missing = op(json!({"op": "ha.state", "entity_id": "light.nowhere"}));
+    assert_eq!(missing["error"]["code"], "not_found", "{missing}");
+}
+
+#[test]
+fn demo_states_have_home_assistants_shape() {
+    let Some(ha) = RealHa::from_env() else {
+        return;
+    };
+    // Home Assistant's own state object, as lee's ha.state op hands it on.
+    let mut bridge =
+        lee_integration_tests::bridge_from_env(&[("BASE_URL", &ha.url), ("HA_TOKEN", &ha.token)]);
+    let op = br#"{"op": "ha.state", "entity_id": "light.bed_light"}"#;
+    let answer: Value = serde_json::from_slice(bridge.handle(op, None).body).unwrap();
+    let real = answer["state"].clone();
+    let mut home = DemoHome::new();
+    let request = RestRequest {
+        method: Method::Get,
+        path: "/api/states/light.living_room",
+        token: Some("t"),
+        body: b"",
+    };
+    let mut body = vec![0u8; 8192];
+    let answer = home.rest(&request, TIMEOUTS, &mut body).unwrap();
+    assert_eq!(answer.status, 200);
+    let demo: Value = serde_json::from_slice(&body[..answer.len]).unwrap();
+    let keys = |v: &Value| {
+        v.as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect::<BTreeSet<_>>()
+    };
+    assert_eq!(keys(&demo), keys(&real));
+    assert_eq!(keys(&demo["context"]), keys(&real["context"]));
+    assert!(demo["attributes"]["friendly_name"].is_string());
 }

@@ -292,8 +292,8 @@ fn build_bridge(args: &Args, waited: &HaWait) -> Result<(Bridge, String, String)
                 ..Config::default()
             };
             let home = format!(
-                "the embedded demo home{slowed} (it models Home Assistant's Alexa API; of the \
-                 REST API only GET /api/, so ha.state is answered 404)"
+                "the embedded demo home{slowed} (Home Assistant's Alexa API, and the REST \
+                 paths of its ops: states and the switching services)"
             );
             let demo = Timed::new(DemoHome::new(), args.ha_latency, args.seed, waited.clone());
             (

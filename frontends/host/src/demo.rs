@@ -97,9 +97,14 @@
 //!   are kept as sent, without Home Assistant's round trip through 8-bit RGB.
 //! * **Nothing drifts**: the sensors' temperatures are fixed; the
 //!   thermostat's `TurnOn` returns to its last mode other than `OFF`.
-//! * [`Transport::rest`] knows only `GET /api/` (as Home Assistant: 200
-//!   with a token, 401 without); every other REST path is 404: the demo
-//!   models the Alexa API, not the REST API. [`Transport::wait_until`] returns at once: the demo never
+//! * [`Transport::rest`] knows what lee's engine ops need of the REST API:
+//!   `GET /api/` (200 with a token, 401 without), `GET /api/states` and
+//!   `GET /api/states/<entity_id>` (the same devices, as Home Assistant's
+//!   state objects; 404 `Entity not found.`), and `POST
+//!   /api/services/<domain>/<service>` for turning lights and switches on,
+//!   off or over, locking, unlocking and scenes (answering the states that
+//!   changed; 400 for another service). Every other path is 404.
+//!   [`Transport::wait_until`] returns at once: the demo never
 //!   fails before a request is sent, so the bridge never retries against it.
 //! * A directive acts even when its answer does not fit the caller's buffer
 //!   ([`Failure::ResponseTooLarge`]), as Home Assistant acts on a directive
@@ -372,28 +377,125 @@ impl Transport for DemoHome {
     /// has no retry to wait for.
     fn wait_until(&mut self, _until: Instant) {}
 
-    /// The demo models only the Alexa API: `GET /api/` answers as Home
-    /// Assistant does (`API running.`, 401 without a token), anything else
-    /// 404 as Home Assistant does for a path it does not serve.
+    /// The REST paths lee's engine ops use, as Home Assistant answers them
+    /// (see the module's documentation); 401 without a token, 404 for a
+    /// path the demo does not serve.
     fn rest(
         &mut self,
         request: &RestRequest<'_>,
         _timeouts: Timeouts,
         body: &mut [u8],
     ) -> Result<HaAnswer, Failure> {
-        let (status, text): (u16, &[u8]) = match (request.method, request.path, request.token) {
-            (_, _, None) => (401, b"401: Unauthorized"),
-            (Method::Get, "/api/", Some(_)) => (200, br#"{"message":"API running."}"#),
-            _ => (404, b"404: Not Found"),
+        let (status, text): (u16, Vec<u8>) = match (request.method, request.path, request.token) {
+            (_, _, None) => (401, UNAUTHORIZED.to_vec()),
+            (Method::Get, "/api/", Some(_)) => (200, br#"{"message":"API running."}"#.to_vec()),
+            (Method::Get, "/api/states", Some(_)) => {
+                let now = (self.clock)();
+                let states: Vec<Value> = self.endpoints.iter().map(|e| e.state(&now)).collect();
+                (200, Value::Array(states).to_string().into_bytes())
+            }
+            (Method::Get, path, Some(_)) => {
+                let now = (self.clock)();
+                match path
+                    .strip_prefix("/api/states/")
+                    .and_then(|id| self.endpoints.iter().find(|e| e.entity_id() == id))
+                {
+                    Some(endpoint) => (200, endpoint.state(&now).to_string().into_bytes()),
+                    None => (404, br#"{"message":"Entity not found."}"#.to_vec()),
+                }
+            }
+            (Method::Post, path, Some(_)) => match path.strip_prefix("/api/services/") {
+                Some(service) => self.call_service(service, request.body),
+                None => (404, b"404: Not Found".to_vec()),
+            },
         };
         let dst = body
             .get_mut(..text.len())
             .ok_or(Failure::ResponseTooLarge)?;
-        dst.copy_from_slice(text);
+        dst.copy_from_slice(&text);
         Ok(HaAnswer {
             status,
             len: text.len(),
         })
+    }
+}
+
+impl DemoHome {
+    /// `POST /api/services/<domain>/<service>`: the switching services of
+    /// the demo's devices; answers the states that changed, as Home
+    /// Assistant does.
+    fn call_service(&mut self, service: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        let data: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let targets: Vec<String> = match &data["entity_id"] {
+            Value::String(id) => vec![id.clone()],
+            Value::Array(ids) => ids
+                .iter()
+                .filter_map(|i| i.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        let now = (self.clock)();
+        let mut changed = Vec::new();
+        for endpoint in &mut self.endpoints {
+            if !targets.iter().any(|t| *t == endpoint.entity_id()) {
+                continue;
+            }
+            let done = match (&mut endpoint.device, service) {
+                (
+                    Device::Light { on, .. } | Device::Switch { on },
+                    "light/turn_on" | "switch/turn_on" | "homeassistant/turn_on",
+                ) => {
+                    *on = true;
+                    true
+                }
+                (
+                    Device::Light { on, .. } | Device::Switch { on },
+                    "light/turn_off" | "switch/turn_off" | "homeassistant/turn_off",
+                ) => {
+                    *on = false;
+                    true
+                }
+                (
+                    Device::Light { on, .. } | Device::Switch { on },
+                    "light/toggle" | "switch/toggle" | "homeassistant/toggle",
+                ) => {
+                    *on = !*on;
+                    true
+                }
+                (Device::Lock { locked }, "lock/lock") => {
+                    *locked = true;
+                    true
+                }
+                (Device::Lock { locked }, "lock/unlock") => {
+                    *locked = false;
+                    true
+                }
+                (Device::Scene, "scene/turn_on") => true,
+                _ => false,
+            };
+            if done {
+                changed.push(endpoint.state(&now));
+            }
+        }
+        let known = [
+            "light/turn_on",
+            "light/turn_off",
+            "light/toggle",
+            "switch/turn_on",
+            "switch/turn_off",
+            "switch/toggle",
+            "homeassistant/turn_on",
+            "homeassistant/turn_off",
+            "homeassistant/toggle",
+            "lock/lock",
+            "lock/unlock",
+            "scene/turn_on",
+        ];
+        if known.contains(&service) {
+            (200, Value::Array(changed).to_string().into_bytes())
+        } else {
+            (400, br#"{"message":"Service not found."}"#.to_vec())
+        }
     }
 }
 
@@ -579,6 +681,72 @@ struct Endpoint {
 }
 
 impl Endpoint {
+    /// Home Assistant's entity id: `light.living_room` for `light#living_room`.
+    fn entity_id(&self) -> String {
+        self.id.replacen('#', ".", 1)
+    }
+
+    /// The entity's state as Home Assistant's REST API shows it.
+    fn state(&self, now: &str) -> Value {
+        let mut attributes = Map::new();
+        let state = match &self.device {
+            Device::Light {
+                on,
+                brightness,
+                hue,
+                saturation,
+                mireds,
+            } => {
+                if *on {
+                    attributes.insert("brightness".into(), (*brightness).into());
+                    match mireds {
+                        Some(m) => attributes.insert("color_temp".into(), (*m).into()),
+                        None => attributes.insert(
+                            "hs_color".into(),
+                            serde_json::json!([hue, (saturation * 1000.0).round() / 10.0]),
+                        ),
+                    };
+                }
+                attributes.insert(
+                    "supported_color_modes".into(),
+                    serde_json::json!(["color_temp", "hs"]),
+                );
+                if *on { "on" } else { "off" }.to_string()
+            }
+            Device::Switch { on } => if *on { "on" } else { "off" }.to_string(),
+            Device::Thermostat {
+                mode,
+                target,
+                current,
+                ..
+            } => {
+                attributes.insert("temperature".into(), (*target).into());
+                attributes.insert("current_temperature".into(), (*current).into());
+                attributes.insert(
+                    "hvac_modes".into(),
+                    serde_json::json!(["heat", "cool", "auto", "off"]),
+                );
+                mode.alexa().to_ascii_lowercase()
+            }
+            Device::Lock { locked } => if *locked { "locked" } else { "unlocked" }.to_string(),
+            Device::Sensor { celsius } => {
+                attributes.insert("unit_of_measurement".into(), "°C".into());
+                attributes.insert("device_class".into(), "temperature".into());
+                celsius.to_string()
+            }
+            Device::Scene => "unknown".to_string(),
+        };
+        attributes.insert("friendly_name".into(), self.friendly_name.into());
+        serde_json::json!({
+            "entity_id": self.entity_id(),
+            "state": state,
+            "attributes": attributes,
+            "last_changed": now,
+            "last_updated": now,
+            "context": {"id": "01HQDEMO000000000000000000", "parent_id": null, "user_id": null},
+        })
+    }
+
     /// The endpoint's Discovery entry, in Home Assistant's member order.
     fn discovery(&self) -> J {
         let entity_id = self.id.replacen('#', ".", 1);
