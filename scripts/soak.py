@@ -55,8 +55,11 @@ def event(i):
                           {"brightness": rng.randrange(0, 101)}, i), ("directive", f"corr-{i}"))
     if roll < 0.85:
         return {"health_check": True}, ("health", None)
+    if roll < 0.88:
+        return {"op": "ha.health"}, ("op", "ha.health")
     if roll < 0.92:
-        return {"op": "ha.health"}, ("op", None)
+        entity = rng.choice(ENDPOINTS).replace("#", ".")
+        return {"op": "ha.state", "entity_id": entity}, ("op", "ha.state")
     if roll < 0.96:
         return "not json at all {", ("invalid", None)
     return directive("Alexa", "ReportState", "light#nowhere", {}, i), ("directive", f"corr-{i}")
@@ -117,7 +120,7 @@ for i in range(total):
     elif kind == "health":
         ok = "lee" in answer
     elif kind == "op":
-        ok = answer.get("op") == "ha.health"
+        ok = answer.get("op") == correlation and answer.get("ok") is True
     else:
         ok = answer.get("event", {}).get("payload", {}).get("type") == "INVALID_DIRECTIVE"
     if not ok and len(problems) < 10:
