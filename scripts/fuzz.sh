@@ -126,12 +126,12 @@ run_target() {
     [ -d "$seeds" ] && dirs+=("$PWD/$seeds")
     local before
     before=$(find "$artifacts" -type f | sort)
-    local status=0
+    local status=0 started=$SECONDS
     (cd "$FUZZ_DIR" && cargo +nightly fuzz run --sanitizer "$SANITIZER" "$t" "${dirs[@]}" -- \
         -max_total_time="$SECONDS_PER_TARGET" -max_len="$(max_len "$t")" \
         -rss_limit_mb="$RSS_MB" -timeout=10 -print_final_stats=1) >"$log" 2>&1 || status=$?
 
-    local execs rate corp crashes found
+    local elapsed=$((SECONDS - started)) execs rate corp crashes found
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
     if [ -z "$execs" ]; then
@@ -145,7 +145,7 @@ run_target() {
     if [ "$status" -ne 0 ] && [ "$found" -eq 0 ]; then
         crashes="error (exit $status, see $log)"
     fi
-    printf '%-12s %8s %12s %8s %8s  %s\n' "$t" "$SECONDS_PER_TARGET" "${execs:-?}" "${rate:-?}" "$corp" \
+    printf '%-12s %8s %12s %8s %8s  %s\n' "$t" "$elapsed" "${execs:-?}" "${rate:-?}" "$corp" \
         "$crashes" >"$WORK/logs/$t.result"
     [ "$status" -eq 0 ]
 }
