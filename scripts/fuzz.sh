@@ -10,7 +10,7 @@
 #
 # Corpora: the committed seeds in fuzz/corpus/<target>/ are only read; what
 # fuzzing finds grows in fuzz/target/corpus/<target>/, kept between runs.
-# When that folder is empty, ha_response and ndjson are seeded from Amazon's
+# When that folder is empty, classify, directive, ha_response and ndjson are seeded from Amazon's
 # sample messages in the shared folder (../shared/alexa/samples, found like
 # .ci/run finds it; without it they start from nothing). Crashes are written
 # to fuzz/artifacts/<target>/ (reproduce one with
@@ -80,6 +80,14 @@ seed() {
     local target=$1 dir=$2 f i=0
     [ -n "$SAMPLES" ] || return 0
     case "$target" in
+        classify | directive)
+            # Amazon's sample directives, as Alexa sends them (they are not
+            # copied into the repository: Amazon Software License).
+            while IFS= read -r f; do
+                i=$((i + 1))
+                cp "$f" "$dir/sample-$i.json"
+            done < <(find "$SAMPLES" -name '*.request.json' -o -name 'ReportState.json' | sort)
+            ;;
         ha_response)
             # A 16-byte header of zeros (a TurnOn answered 200 at once) and an
             # answer Home Assistant could give: Amazon's sample responses.
