@@ -83,22 +83,6 @@ fn nearest_rank(sorted: &[Duration], percent: usize) -> Duration {
     sorted[rank - 1]
 }
 
-/// A field of `/proc/self/status` in bytes (`VmHWM:   5120 kB`).
-fn status_field(status: &str, field: &str) -> Option<u64> {
-    let line = status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
-    let kb = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
-    Some(kb * 1024)
-}
-
-/// The process's peak resident memory (`VmHWM`), bytes; `None` where there
-/// is no `/proc` (not Linux).
-pub fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status_field(&status, "VmHWM")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,19 +125,5 @@ mod tests {
             ..sample
         };
         assert_eq!((cached.billed_ms(), cached.floor_ms()), (1, 1));
-    }
-
-    #[test]
-    fn resident_memory_is_read_from_proc_status() {
-        let status =
-            "Name:\tlee-cost\nVmPeak:\t  20000 kB\nVmHWM:\t    6144 kB\nVmRSS:\t    5000 kB\n";
-        assert_eq!(status_field(status, "VmHWM"), Some(6144 * 1024));
-        assert_eq!(status_field(status, "VmRSS"), Some(5000 * 1024));
-        assert_eq!(status_field(status, "VmSwap"), None);
-        assert_eq!(status_field("VmHWM:\tlots\n", "VmHWM"), None);
-        if cfg!(target_os = "linux") {
-            let peak = peak_rss().expect("Linux has /proc/self/status");
-            assert!(peak > 1024 * 1024, "{peak}");
-        }
     }
 }

@@ -610,7 +610,7 @@ impl Bridge {
     /// invocation.
     pub fn metrics_line(&self, function: &str, request_id: Option<&str>) -> Option<String> {
         self.metrics_on.then(|| {
-            let high_water = report::process_memory().map(|(_, hwm)| hwm);
+            let high_water = report::peak_rss();
             emf::line(
                 &self.last,
                 function,

@@ -200,17 +200,24 @@ pub fn diagnostics(mut health: Value, insides: &Insides<'_>) -> Value {
 /// of `/proc/self/status`), in bytes; `None` where there is no `/proc`.
 pub fn process_memory() -> Option<(u64, u64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let field = |name: &str| -> Option<u64> {
-        let line = status.lines().find(|l| l.starts_with(name))?;
-        let kib: u64 = line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib * 1024)
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
+    Some((
+        status_field(&status, "VmRSS")?,
+        status_field(&status, "VmHWM")?,
+    ))
+}
+
+/// The process's peak resident memory (`VmHWM`), in bytes.
+pub fn peak_rss() -> Option<u64> {
+    process_memory().map(|(_, peak)| peak)
+}
+
+/// A field of `/proc/self/status` in bytes (`VmHWM:   5120 kB`).
+fn status_field(status: &str, field: &str) -> Option<u64> {
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    let kb = line.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()?;
+    Some(kb * 1024)
 }
 
 fn policy_name(policy: Policy) -> String {
@@ -225,4 +232,22 @@ fn policy_name(policy: Policy) -> String {
 
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_is_read_from_proc_status() {
+        let status = "Name:\tlee\nVmPeak:\t  20000 kB\nVmHWM:\t    6144 kB\nVmRSS:\t    5000 kB\n";
+        assert_eq!(status_field(status, "VmHWM"), Some(6144 * 1024));
+        assert_eq!(status_field(status, "VmRSS"), Some(5000 * 1024));
+        assert_eq!(status_field(status, "VmSwap"), None);
+        assert_eq!(status_field("VmHWM:\tlots\n", "VmHWM"), None);
+        if cfg!(target_os = "linux") {
+            let (now, peak) = process_memory().expect("Linux has /proc/self/status");
+            assert!(peak >= now && now > 1024 * 1024, "{now} {peak}");
+        }
+    }
 }
