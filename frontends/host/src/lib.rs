@@ -775,43 +775,31 @@ impl Bridge {
             Outcome::Directive(Answered::Error(_, reason)) => Some(reason.to_string()),
             _ => None,
         };
-        match (&reason, timings) {
-            (Some(reason), false) => tracing::warn!(
+        // Stage fields are written only with timings on (`None` records nothing).
+        let stage = |d: Duration| timings.then(|| ms(d));
+        match &reason {
+            Some(reason) => tracing::warn!(
                 outcome = outcome_name,
                 duration_ms = ms(took),
                 ha_ms = ms(waited),
                 requests = self.last.ha_requests,
+                classify_ms = stage(stages.classify),
+                cache_ms = stage(stages.cache),
+                dispatch_ms = stage(stages.dispatch),
+                transport_ms = stage(stages.transport),
+                respond_ms = stage(stages.respond),
                 "answered an error: {reason}"
             ),
-            (Some(reason), true) => tracing::warn!(
+            None => tracing::info!(
                 outcome = outcome_name,
                 duration_ms = ms(took),
                 ha_ms = ms(waited),
                 requests = self.last.ha_requests,
-                classify_ms = ms(stages.classify),
-                cache_ms = ms(stages.cache),
-                dispatch_ms = ms(stages.dispatch),
-                transport_ms = ms(stages.transport),
-                respond_ms = ms(stages.respond),
-                "answered an error: {reason}"
-            ),
-            (None, false) => tracing::info!(
-                outcome = outcome_name,
-                duration_ms = ms(took),
-                ha_ms = ms(waited),
-                requests = self.last.ha_requests,
-                "answered"
-            ),
-            (None, true) => tracing::info!(
-                outcome = outcome_name,
-                duration_ms = ms(took),
-                ha_ms = ms(waited),
-                requests = self.last.ha_requests,
-                classify_ms = ms(stages.classify),
-                cache_ms = ms(stages.cache),
-                dispatch_ms = ms(stages.dispatch),
-                transport_ms = ms(stages.transport),
-                respond_ms = ms(stages.respond),
+                classify_ms = stage(stages.classify),
+                cache_ms = stage(stages.cache),
+                dispatch_ms = stage(stages.dispatch),
+                transport_ms = stage(stages.transport),
+                respond_ms = stage(stages.respond),
                 "answered"
             ),
         }
