@@ -33,6 +33,17 @@ fn turn_on_answer() -> Vec<u8> {
     .unwrap()
 }
 
+/// A TurnOn of `switch#a` with the token `t`.
+fn turn_on_switch_a() -> Vec<u8> {
+    directive(
+        "Alexa.PowerController",
+        "TurnOn",
+        Some("switch#a"),
+        json!({}),
+        "t",
+    )
+}
+
 fn parse_lines(lines: &[String]) -> Vec<Value> {
     lines
         .iter()
@@ -166,13 +177,7 @@ fn emf_lines_follow_the_specification_for_every_kind_of_event() {
         ),
     ]);
     let mut bridge = bridge_from_env(&[("BASE_URL", &ha.url), ("HA_TOKEN", "ops-token")]);
-    let turn_on = directive(
-        "Alexa.PowerController",
-        "TurnOn",
-        Some("switch#a"),
-        json!({}),
-        "t",
-    );
+    let turn_on = turn_on_switch_a();
     let events = [
         turn_on.clone(),
         turn_on,
@@ -504,16 +509,9 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
     ]
     .into_iter()
     .collect();
-    let env: BTreeMap<String, String> = env.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let mut bridge = Bridge::from_vars(move |name| env.get(name).cloned()).unwrap();
     assert_eq!(bridge.config_version(), 1);
-    let turn_on = directive(
-        "Alexa.PowerController",
-        "TurnOn",
-        Some("switch#a"),
-        json!({}),
-        "t",
-    );
+    let turn_on = turn_on_switch_a();
     let health = br#"{"health_check": true}"#;
     let answer = |bridge: &mut Bridge| -> Value {
         let handled = bridge.handle(&turn_on, None);
