@@ -100,7 +100,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::ConnectRefused => f.write_str("connection refused"),
-            Failure::DnsFailure => f.write_str("DNS lookup failed"),
+            Failure::DnsFailure => f.write_str(
+                "could not resolve the host name in BASE_URL: check its spelling and that it has a DNS record",
+            ),
             Failure::ConnectTimeout => f.write_str("connect timed out"),
             Failure::TlsFailure => f.write_str("TLS handshake failed"),
             Failure::SendFailed => f.write_str("sending the request failed"),

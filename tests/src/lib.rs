@@ -10,7 +10,11 @@
 //! sends them ([`directive`]) and answers read with [`header`] and
 //! [`property`].
 
+pub mod keep_alive;
+pub mod stale;
 pub mod tls;
+
+pub use keep_alive::KeepAliveServer;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -371,50 +375,6 @@ fn serve(
     }
 }
 
-/// A loopback HTTP/1.1 server that keeps connections open and answers every
-/// request on them with the same body, counting the connections it accepts.
-pub struct KeepAliveServer {
-    /// `http://127.0.0.1:port`.
-    pub url: String,
-    connections: Arc<Mutex<usize>>,
-}
-
-impl KeepAliveServer {
-    /// Answer every request with `200` and `body`.
-    pub fn start(body: &'static [u8]) -> KeepAliveServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-        let url = format!("http://{}", listener.local_addr().expect("local addr"));
-        let connections = Arc::new(Mutex::new(0));
-        let count = Arc::clone(&connections);
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                *count.lock().expect("lock") += 1;
-                thread::spawn(move || {
-                    let mut writer = stream.try_clone().expect("clone stream");
-                    let mut reader = BufReader::new(stream);
-                    while read_request(&mut reader).is_some() {
-                        let head = format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-                            body.len()
-                        );
-                        if writer.write_all(head.as_bytes()).is_err()
-                            || writer.write_all(body).is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        KeepAliveServer { url, connections }
-    }
-
-    /// TCP connections accepted so far.
-    pub fn connections(&self) -> usize {
-        *self.connections.lock().expect("lock")
-    }
-}
-
 /// Send `request` to `target` and return the raw response.
 fn relay(target: &str, request: &Received) -> Vec<u8> {
     let mut upstream = TcpStream::connect(target).expect("connect to the relay target");
@@ -450,7 +410,7 @@ fn body_of(response: &[u8]) -> Vec<u8> {
     response[split + 4..].to_vec()
 }
 
-fn read_request(reader: &mut impl BufRead) -> Option<Received> {
+pub(crate) fn read_request(reader: &mut impl BufRead) -> Option<Received> {
     let mut request_line = String::new();
     reader.read_line(&mut request_line).ok()?;
     let mut headers = Vec::new();

@@ -85,33 +85,7 @@ impl TlsServer {
         client_ca: Option<&TestCa>,
         body: &'static [u8],
     ) -> TlsServer {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions");
-        let builder = match client_ca {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let mut roots = RootCertStore::empty();
-                roots
-                    .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).expect("CA PEM"))
-                    .expect("CA root");
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                        .build()
-                        .expect("client verifier");
-                builder.with_client_cert_verifier(verifier)
-            }
-        };
-        let certs =
-            vec![CertificateDer::from_pem_slice(identity.cert.as_bytes()).expect("cert PEM")];
-        let key = PrivateKeyDer::from_pem_slice(identity.key.as_bytes()).expect("key PEM");
-        let config = Arc::new(
-            builder
-                .with_single_cert(certs, key)
-                .expect("server certificate"),
-        );
-
+        let config = server_config(identity, client_ca);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         let url = format!("https://{}", listener.local_addr().expect("local addr"));
         let handshakes = Arc::new(AtomicUsize::new(0));
@@ -159,4 +133,33 @@ impl TlsServer {
     pub fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
     }
+}
+
+/// The rustls configuration of a test server presenting `identity`; when
+/// `client_ca` is given, it demands a client certificate signed by it.
+pub fn server_config(identity: &Identity, client_ca: Option<&TestCa>) -> Arc<ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions");
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            roots
+                .add(CertificateDer::from_pem_slice(ca.pem.as_bytes()).expect("CA PEM"))
+                .expect("CA root");
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let certs = vec![CertificateDer::from_pem_slice(identity.cert.as_bytes()).expect("cert PEM")];
+    let key = PrivateKeyDer::from_pem_slice(identity.key.as_bytes()).expect("key PEM");
+    Arc::new(
+        builder
+            .with_single_cert(certs, key)
+            .expect("server certificate"),
+    )
 }

@@ -1,6 +1,7 @@
 //! The bridge against a loopback server, beyond the fault matrix
 //! (`fault_matrix.rs`): what is sent to Home Assistant, retries and the
-//! breaker on refused connections, directives answered without a request,
+//! breaker on refused connections, a name that does not resolve, directives
+//! answered without a request,
 //! AcceptGrant, warm connections and extra headers.
 
 use std::net::TcpListener;
@@ -9,6 +10,7 @@ use lee_core::alexa::ErrorType;
 use lee_core::bridge::{Answered, Reason};
 use lee_core::budget::Capacities;
 use lee_core::metrics::Counter;
+use lee_core::retry::Failure;
 use lee_host::Bridge;
 use lee_host::config::{BaseUrl, Config, Secret};
 use lee_integration_tests::{AlexaSchema, Fault, FaultServer, KeepAliveServer};
@@ -114,6 +116,28 @@ fn a_refused_connection_is_retried_then_reported_unreachable_and_the_breaker_ope
         5,
         "no network while open"
     );
+}
+
+#[test]
+fn a_name_that_does_not_resolve_is_reported_as_one_and_retried() {
+    let schema = AlexaSchema::load();
+    let mut bridge = bridge_to("http://lee-no-such-home.invalid:8123");
+    let answer = bridge.answer(&turn_on(), None);
+    assert_eq!(
+        answer.outcome,
+        Answered::Error(
+            ErrorType::BridgeUnreachable,
+            Reason::Failed(Failure::DnsFailure)
+        )
+    );
+    let v = schema.assert_valid(answer.body);
+    let message = v["event"]["payload"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("could not resolve the host name in BASE_URL"),
+        "{message}"
+    );
+    // Nothing was sent: safe to try again, even for TurnOn.
+    assert_eq!(bridge.metrics().get(Counter::HaRequests), 3);
 }
 
 #[test]

@@ -5,6 +5,11 @@
 //! remaining time, no token in it, and (separately) the breaker opening
 //! after repeated failures and closing once Home Assistant answers again.
 //! No log line of the whole matrix holds the token.
+//!
+//! The stale-connection fault (FIELD.md §1) has its own test, since every
+//! event must then be answered by Home Assistant: the server closed the
+//! kept-alive connection while the Lambda was frozen, and lee's next request
+//! meets a reset. Each request must reach the server exactly once.
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -14,8 +19,11 @@ use lee_core::bridge::Answered;
 use lee_core::budget::Capacities;
 use lee_core::metrics::Counter;
 use lee_host::Bridge;
+use lee_integration_tests::stale::StaleRelay;
 use lee_integration_tests::tls::{TestCa, TlsServer};
-use lee_integration_tests::{AlexaSchema, Fault, FaultServer, bridge_sized, capture_logs};
+use lee_integration_tests::{
+    AlexaSchema, Fault, FaultServer, KeepAliveServer, Received, bridge_sized, capture_logs,
+};
 use serde_json::Value;
 
 const TOKEN: &str = "matrix-marker-token-9d41";
@@ -321,4 +329,90 @@ fn the_breaker_opens_after_repeated_failures_and_closes_after_recovery() {
         );
     }
     assert_eq!(breaker_state(&mut bridge), "closed");
+}
+
+/// The events of the stale-connection fault: a Discovery, a control
+/// directive, a ReportState and a service-calling op, each with the request
+/// line it makes.
+fn stale_events() -> [(&'static str, Vec<u8>, &'static str); 4] {
+    let [(_, discovery), (_, turn_on), (_, report)] = directives();
+    let call = br#"{"op": "ha.call_service", "domain": "switch", "service": "turn_on", "entity_id": "switch.ac"}"#;
+    let smart_home = "POST /api/alexa/smart_home HTTP/1.1";
+    [
+        ("Discovery", discovery, smart_home),
+        ("TurnOn", turn_on, smart_home),
+        ("ReportState", report, smart_home),
+        (
+            "ha.call_service",
+            call.to_vec(),
+            "POST /api/services/switch/turn_on HTTP/1.1",
+        ),
+    ]
+}
+
+/// Home Assistant's answers, by path: an Alexa message, or the (empty) list
+/// of states a service call changed.
+fn home_assistant(request: &Received) -> (u16, Vec<u8>) {
+    if request.request_line.contains("/api/alexa/smart_home") {
+        (200, HA_BODY.to_vec())
+    } else {
+        (200, b"[]".to_vec())
+    }
+}
+
+#[test]
+fn a_connection_the_server_closed_during_a_freeze_is_replaced_and_nothing_is_sent_twice() {
+    let ca = TestCa::new();
+    let identity = ca.issue(&["127.0.0.1"]);
+    for tls in [false, true] {
+        let server = KeepAliveServer::answering(home_assistant, tls.then_some(&identity));
+        let relay = StaleRelay::start(&server.url);
+        let mut vars = vec![("BASE_URL", relay.url.as_str()), ("HA_TOKEN", TOKEN)];
+        if tls {
+            vars.push(("SSL_CA_BUNDLE", ca.pem.as_str()));
+        }
+        let mut bridge = bridge_sized(&vars, Capacities::MINIMUM);
+        assert!(bridge.problems().is_empty(), "{:?}", bridge.problems());
+        for (kind, event, request_line) in stale_events() {
+            let cell = format!(
+                "stale connection{} × {kind}",
+                if tls { " over TLS" } else { "" }
+            );
+            let answered = |bridge: &mut Bridge| {
+                let handled = bridge.handle(&event, Some(Duration::from_secs(2)));
+                let text = String::from_utf8_lossy(handled.body).into_owned();
+                match handled.outcome {
+                    lee_host::Outcome::Directive(Answered::PassedThrough) => {
+                        assert_eq!(handled.body, HA_BODY, "{cell}")
+                    }
+                    lee_host::Outcome::Op(true) => assert!(text.contains(r#""ok":true"#)),
+                    other => panic!("{cell}: {other:?} {text}"),
+                }
+            };
+            let sent = server.count(request_line);
+            answered(&mut bridge);
+            answered(&mut bridge);
+            let (connections, resets) = (relay.connections(), relay.resets());
+            // The server closes the idle connection; lee, frozen, does not see it.
+            relay.server_closes_idle_connections();
+            answered(&mut bridge);
+            assert_eq!(
+                server.count(request_line),
+                sent + 3,
+                "{cell}: every request reached Home Assistant exactly once"
+            );
+            assert_eq!(
+                relay.resets(),
+                resets + 1,
+                "{cell}: the dead connection was tried"
+            );
+            assert_eq!(
+                relay.connections(),
+                connections + 1,
+                "{cell}: one fresh connection"
+            );
+        }
+        // Up to the fault, lee kept one connection per Home Assistant.
+        assert_eq!(relay.connections(), 1 + stale_events().len(), "tls: {tls}");
+    }
 }

@@ -18,6 +18,7 @@
 //! | `CONFIGURATION_TIER` | `minimum`, `standard` (default) or `maximum`: capacities, timeouts and breaker thresholds together (see [`Tier`]) |
 //! | `CACHE_ENTRIES`, `CACHE_BYTES`, `MODULE_SLOTS`, `ARENA_BYTES`, `ARENAS`, `EVENT_BUFFER_BYTES`, `RESPONSE_BUFFER_BYTES` | one capacity of the tier, overridden (bytes accept `k`/`KiB` and `m`/`MiB`) |
 //! | `CONNECT_TIMEOUT_MS`, `BREAKER_FAILURES`, `BREAKER_WINDOW_S`, `BREAKER_COOL_DOWN_S` | one timeout or breaker threshold of the tier, overridden |
+//! | `KEEPALIVE_TIMEOUT_S` | a connection to Home Assistant idle this long is not reused (default 60; keep it below the `keepalive_timeout` of the proxy in front of Home Assistant; see [`crate::connection`]) |
 //! | `METRICS` | `off`: no CloudWatch EMF line per invocation (on by default) |
 //! | `DEBUG_TIMINGS` | `true`: every event's log line carries its per-stage timings |
 //! | `LOG_LEVEL` | `error`, `warn`, `info` (default), `debug` or `trace` (read at start; see [`crate::logging`]) |
@@ -206,6 +207,7 @@ impl Tier {
             connect_timeout: Duration::from_millis(connect_ms),
             breaker: breaker_config(failures, window_s, cool_down_s)
                 .unwrap_or(BreakerConfig::DEFAULT),
+            keep_alive: crate::connection::DEFAULT_KEEP_ALIVE,
         }
     }
 }
@@ -232,6 +234,8 @@ pub struct Tuning {
     pub connect_timeout: Duration,
     /// When the breaker opens and probes.
     pub breaker: BreakerConfig,
+    /// How long a connection to Home Assistant may be idle and still be reused.
+    pub keep_alive: Duration,
 }
 
 impl Default for Tuning {
@@ -268,6 +272,7 @@ pub const VARIABLES: &[&str] = &[
     "BREAKER_FAILURES",
     "BREAKER_WINDOW_S",
     "BREAKER_COOL_DOWN_S",
+    "KEEPALIVE_TIMEOUT_S",
     "METRICS",
     "DEBUG_TIMINGS",
 ];
@@ -537,6 +542,9 @@ fn read_tuning(
     };
     if let Some(ms) = number("CONNECT_TIMEOUT_MS", 7_000) {
         tuning.connect_timeout = Duration::from_millis(ms);
+    }
+    if let Some(s) = number("KEEPALIVE_TIMEOUT_S", 3_600) {
+        tuning.keep_alive = Duration::from_secs(s);
     }
     let b = preset.breaker;
     let failures = number("BREAKER_FAILURES", 1_000);

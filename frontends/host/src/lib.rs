@@ -19,6 +19,7 @@
 //! size, or let a token reach a log line or an answer.
 
 pub mod config;
+pub mod connection;
 pub mod demo;
 pub mod emf;
 pub mod logging;

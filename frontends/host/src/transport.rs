@@ -8,11 +8,19 @@
 //! failures that happened before any byte was sent (safe to retry) from the
 //! rest.
 //!
+//! The connection is kept alive between invocations and managed by
+//! [`crate::connection`]: one idle past the keep-alive timeout is not
+//! reused, and a request the server closed its connection on unread is sent
+//! once more on a fresh one ([`HttpsTransport::exchange`]). Directives and
+//! every REST request go through that one path.
+//!
 //! Home Assistant's address is resolved once and kept for a minute
 //! ([`RememberedAddress`]): with a deadline set, ureq resolves on a fresh
 //! thread for every request, which costs about 0.1 ms even when the
 //! connection itself is reused. A connect failure forgets the address, so a
 //! home whose dynamic-DNS address changed is found again on the next attempt.
+//! A name that does not resolve is a [`Failure::DnsFailure`], which the
+//! bridge retries like every failure before sending.
 
 use std::io::{self, Read};
 use std::sync::{Arc, Mutex};
@@ -24,10 +32,11 @@ use lee_core::time::{Clock, Instant};
 use ureq::http::Uri;
 use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
 
 use crate::MonotonicClock;
 use crate::config::{Config, Secret};
+use crate::connection::{Clocks, Lifecycle, SystemClocks, TrackConnections};
 
 /// Why the transport could not be built from the configuration.
 #[derive(Debug, PartialEq, Eq)]
@@ -46,12 +55,23 @@ pub struct HttpsTransport {
     origin: String,
     extra_headers: Vec<(String, Secret)>,
     clock: MonotonicClock,
+    connections: Lifecycle,
 }
 
 impl HttpsTransport {
     /// A transport for the configured Home Assistant, or `None` when no valid
     /// `BASE_URL` is configured.
     pub fn new(config: &Config, clock: MonotonicClock) -> Result<Option<Self>, TlsSetupError> {
+        Self::with_clocks(config, clock, Arc::new(SystemClocks))
+    }
+
+    /// As [`HttpsTransport::new`], with the connections' idle time read from
+    /// `clocks` (tests stand a manual one in for a frozen sandbox).
+    pub fn with_clocks(
+        config: &Config,
+        clock: MonotonicClock,
+        clocks: Arc<dyn Clocks>,
+    ) -> Result<Option<Self>, TlsSetupError> {
         let Some(base) = &config.base_url else {
             return Ok(None);
         };
@@ -86,11 +106,14 @@ impl HttpsTransport {
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("lee/", env!("CARGO_PKG_VERSION")))
-            .max_idle_connections_per_host(2)
-            .max_idle_age(Duration::from_secs(300))
+            // One event at a time: one connection is all lee keeps.
+            .max_idle_connections_per_host(1)
+            .max_idle_age(config.tuning.keep_alive)
             .build();
         let address = RememberedAddress::default();
-        let agent = ureq::Agent::with_parts(agent_config, DefaultConnector::new(), address.clone());
+        let connections = Lifecycle::new(config.tuning.keep_alive, clocks);
+        let connector = DefaultConnector::new().chain(TrackConnections(connections.clone()));
+        let agent = ureq::Agent::with_parts(agent_config, connector, address.clone());
         Ok(Some(HttpsTransport {
             agent,
             address,
@@ -98,6 +121,7 @@ impl HttpsTransport {
             origin: base.origin.clone(),
             extra_headers: config.extra_headers.clone(),
             clock,
+            connections,
         }))
     }
 }
@@ -140,6 +164,57 @@ fn parse_certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
     Ok(certs)
 }
 
+impl HttpsTransport {
+    /// Send one request with `send` and read its answer into `body`.
+    ///
+    /// When the request failed on a reused connection that the server had
+    /// closed without reading it ([`crate::connection::Attempt::closed_unread`]
+    /// says when that is certain), it is sent once more on a fresh connection
+    /// within what is left of `timeouts.total`. Nothing else is ever sent
+    /// twice here; the bridge's own retries cover failures before sending.
+    fn exchange(
+        &mut self,
+        timeouts: Timeouts,
+        body: &mut [u8],
+        send: impl Fn(&Self, Timeouts) -> Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<HaAnswer, Failure> {
+        let started = std::time::Instant::now();
+        self.connections.begin();
+        let mut sent = send(self, timeouts);
+        if let Err(ureq::Error::Io(e)) = &sent {
+            let attempt = self.connections.attempt();
+            let left = timeouts.total.saturating_sub(started.elapsed());
+            if attempt.closed_unread(e) && !left.is_zero() {
+                tracing::info!(
+                    idle_s = attempt.idle.as_secs(),
+                    "Home Assistant had closed the idle connection without reading the request; \
+                     sending it again on a new connection"
+                );
+                self.connections.retire_open_connections();
+                self.connections.begin();
+                let again = Timeouts {
+                    connect: timeouts.connect.min(left),
+                    total: left,
+                };
+                sent = send(self, again);
+            }
+        }
+        let mut response = sent.map_err(|e| match failure_of(e) {
+            // The connection ended before any answer began: nothing to
+            // call truncated, Home Assistant simply did not answer.
+            Failure::ResponseTruncated => Failure::SendFailed,
+            f @ (Failure::ConnectRefused | Failure::ConnectTimeout | Failure::DnsFailure) => {
+                self.address.forget();
+                f
+            }
+            other => other,
+        })?;
+        let status = response.status().as_u16();
+        let len = read_into(&mut response.body_mut().as_reader(), body)?;
+        Ok(HaAnswer { status, len })
+    }
+}
+
 impl Transport for HttpsTransport {
     fn post_directive(
         &mut self,
@@ -148,27 +223,13 @@ impl Transport for HttpsTransport {
         timeouts: Timeouts,
         body: &mut [u8],
     ) -> Result<HaAnswer, Failure> {
-        let request = self
-            .agent
-            .post(&self.endpoint)
-            .header("Content-Type", "application/json");
-        let mut response = self
-            .prepare(request, Some(token), timeouts)
-            .send(event)
-            .map_err(|e| match failure_of(e) {
-                // The connection ended before any answer began: nothing to
-                // call truncated, Home Assistant simply did not answer.
-                Failure::ResponseTruncated => Failure::SendFailed,
-                f @ (Failure::ConnectRefused | Failure::ConnectTimeout | Failure::DnsFailure) => {
-                    self.address.forget();
-                    f
-                }
-                other => other,
-            })?;
-        let status = response.status().as_u16();
-        let mut reader = response.body_mut().as_reader();
-        let len = read_into(&mut reader, body)?;
-        Ok(HaAnswer { status, len })
+        self.exchange(timeouts, body, |this, timeouts| {
+            let request = this
+                .agent
+                .post(&this.endpoint)
+                .header("Content-Type", "application/json");
+            this.prepare(request, Some(token), timeouts).send(event)
+        })
     }
 
     fn wait_until(&mut self, until: Instant) {
@@ -183,24 +244,20 @@ impl Transport for HttpsTransport {
         body: &mut [u8],
     ) -> Result<HaAnswer, Failure> {
         let url = format!("{}{}", self.origin, request.path);
-        let sent = match request.method {
-            Method::Get => self
-                .prepare(self.agent.get(&url), request.token, timeouts)
+        self.exchange(timeouts, body, |this, timeouts| match request.method {
+            Method::Get => this
+                .prepare(this.agent.get(&url), request.token, timeouts)
                 .call(),
-            Method::Post => self
+            Method::Post => this
                 .prepare(
-                    self.agent
+                    this.agent
                         .post(&url)
                         .header("Content-Type", "application/json"),
                     request.token,
                     timeouts,
                 )
                 .send(request.body),
-        };
-        let mut response = sent.map_err(failure_of)?;
-        let status = response.status().as_u16();
-        let len = read_into(&mut response.body_mut().as_reader(), body)?;
-        Ok(HaAnswer { status, len })
+        })
     }
 }
 
@@ -243,7 +300,15 @@ impl Resolver for RememberedAddress {
         {
             return Ok(r.addrs.clone());
         }
-        let addrs = DefaultResolver::default().resolve(uri, config, timeout)?;
+        let addrs = DefaultResolver::default()
+            .resolve(uri, config, timeout)
+            .map_err(|e| match e {
+                // ureq passes the system resolver's own error through as I/O
+                // ("Name or service not known"): it is a name that did not
+                // resolve all the same.
+                ureq::Error::Io(_) => ureq::Error::HostNotFound,
+                other => other,
+            })?;
         if let Ok(mut slot) = self.0.lock() {
             *slot = Some(Remembered {
                 authority: authority.to_string(),
