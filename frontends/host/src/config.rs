@@ -809,8 +809,10 @@ mod tests {
             ("CACHE_ENTRIES", "1000"),
             ("CONNECT_TIMEOUT_MS", "2500"),
             ("BREAKER_FAILURES", "4"),
+            ("KEEPALIVE_TIMEOUT_S", "4"),
         ]);
         assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(c.tuning.keep_alive, Duration::from_secs(4));
         assert_eq!(c.tuning.capacities.cache_bytes, 3 * 1024 * 1024);
         assert_eq!(c.tuning.capacities.cache_entries, 1000);
         assert_eq!(c.tuning.capacities.arenas, Capacities::MAXIMUM.arenas);
@@ -842,6 +844,7 @@ mod tests {
             ("RESPONSE_BUFFER_BYTES", "1k"),
             ("CONNECT_TIMEOUT_MS", "9000"),
             ("BREAKER_WINDOW_S", "-1"),
+            ("KEEPALIVE_TIMEOUT_S", "75s"),
             ("METRICS", "sometimes"),
         ]);
         let variables: Vec<&str> = problems.iter().map(|p| p.variable).collect();
@@ -854,6 +857,7 @@ mod tests {
                 "ARENA_BYTES",
                 "RESPONSE_BUFFER_BYTES",
                 "CONNECT_TIMEOUT_MS",
+                "KEEPALIVE_TIMEOUT_S",
                 "BREAKER_WINDOW_S"
             ]
         );

@@ -90,6 +90,7 @@ pub fn config_summary(config: &Config, problems: &[Problem], demo: bool) -> Valu
             "response_buffer_bytes": config.tuning.capacities.response_buffer,
         },
         "connect_timeout_ms": config.tuning.connect_timeout.as_millis() as u64,
+        "keepalive_timeout_s": config.tuning.keep_alive.as_secs(),
         "breaker": {
             "failures": config.tuning.breaker.failure_threshold(),
             "window_s": config.tuning.breaker.window().as_secs(),
