@@ -32,7 +32,7 @@ impl Latency {
 }
 
 /// A duration written as a number and a unit: `250us`, `30ms`, `1.5s`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))

@@ -6,17 +6,23 @@
 //! duration as Lambda bills it, GB-seconds, how many invocations a month the
 //! free tier covers and which of its caps binds, and the monthly cost past
 //! it at arm64 prices, next to the floor where lee adds nothing to Home
-//! Assistant's latency. It also reports lee's own time (engine time less
-//! the wait on Home Assistant), allocations per event after a warm-up (a
-//! counting global allocator), peak RSS, cache hits and module slot loads.
+//! Assistant's latency. Over a modeled link to Home Assistant (`--rtt`,
+//! `--after-idle`, `--dns`; see `network`) it prices lee, which keeps its
+//! connection, beside the baseline that opens a new one every invocation,
+//! as Home Assistant's documented Lambda does. It also reports lee's own
+//! time (engine time less the wait on Home Assistant), allocations per
+//! event after a warm-up (a counting global allocator), peak RSS, cache
+//! hits and module slot loads.
 //!
 //! The flow: build the bridge against the embedded demo home (default,
 //! optionally slowed by `--ha-latency`) or a real Home Assistant
-//! (`--ha-url`, `--token-file`), its transport wrapped to time every
+//! (`--ha-url`, `--token-file`), its transport wrapped to count every
 //! request → ask it for a Discovery and make the built-in mix from the
-//! endpoints it lists, or open `--events FILE` → for each invocation read
-//! the clock, the allocator and the engine's counters around `handle` →
-//! print the tables and write the SVG chart (`--chart`).
+//! endpoints it lists, or open `--events FILE` → for each invocation draw
+//! how it finds the connection, read the clock, the allocator, the engine's
+//! counters and the requests sent around `handle`, and add the modeled
+//! wait on the link for lee and for the baseline → print the tables and
+//! write the SVG chart (`--chart`).
 //!
 //! What it must never do: print or log a token (the token file is read into
 //! the bridge's configuration and the events, never echoed; errors name the
@@ -25,8 +31,10 @@
 mod alloc;
 mod billing;
 mod chart;
+mod counted;
 mod latency;
 mod measure;
+mod network;
 mod report;
 mod workload;
 
@@ -46,8 +54,10 @@ use lee_host::transport::HttpsTransport;
 use lee_host::{Bridge, MonotonicClock, Outcome};
 
 use crate::billing::Projection;
-use crate::latency::{Latency, Slowed};
-use crate::measure::Sample;
+use crate::counted::{Counted, Sent};
+use crate::latency::{Latency, Slowed, parse_duration};
+use crate::measure::{Billed, Sample};
+use crate::network::{Arrival, Arrivals, Link, Share};
 use crate::workload::{Mix, Replay};
 
 /// Every allocation of the process, counted.
@@ -89,6 +99,23 @@ struct Args {
     /// range `20ms..80ms` (seeded, so runs repeat).
     #[arg(long, value_name = "LATENCY")]
     ha_latency: Option<Latency>,
+    /// Round-trip time between the Lambda and Home Assistant, modeled on
+    /// top of what is measured: a request on a kept connection waits 1 round
+    /// trip, one on a new connection 3 (TCP, TLS 1.3, the request). With
+    /// --ha-url it adds to that link's own, measured; `0ms` adds nothing.
+    #[arg(long, value_name = "TIME", default_value = "50ms", value_parser = parse_duration)]
+    rtt: Duration,
+    /// Share of invocations that arrive after the connection's idle limit
+    /// (lee's KEEPALIVE_TIMEOUT_S, 60 s, below the server's 75 s) and so
+    /// open a new connection, as a cold start does. A home whose directives
+    /// come minutes apart: 80% or more.
+    #[arg(long, value_name = "PERCENT", default_value = "30%")]
+    after_idle: Share,
+    /// A DNS lookup, paid by every new connection (lee's are after the
+    /// idle limit, when its 60 s DNS cache has expired too; the baseline's
+    /// are every invocation).
+    #[arg(long, value_name = "TIME", default_value = "0ms", value_parser = parse_duration)]
+    dns: Duration,
     /// The function's memory size, MB.
     #[arg(long, value_name = "MB", default_value_t = 128,
           value_parser = clap::value_parser!(u32).range(128..=10240))]
@@ -102,7 +129,8 @@ struct Args {
     /// Where to write the SVG chart.
     #[arg(long, value_name = "FILE", default_value = "lee-cost.svg")]
     chart: PathBuf,
-    /// Seed of the mix and of the latency draws.
+    /// Seed of the mix, the latency draws and which invocations arrive
+    /// after the idle limit.
     #[arg(long, value_name = "N", default_value_t = 2026)]
     seed: u64,
 }
@@ -126,7 +154,8 @@ fn main() -> ExitCode {
 
 fn run(args: &Args) -> Result<(), String> {
     // The Lambda's log lines, formatted as it formats them, then dropped:
-    // their cost is part of each invocation's.
+    // their cost is part of each invocation's. (Set once: a second run, in
+    // the tests, keeps the first one's.)
     {
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
@@ -135,19 +164,28 @@ fn run(args: &Args) -> Result<(), String> {
                 lee_host::logging::JsonLogs::new(std::io::sink),
                 tracing_subscriber::filter::LevelFilter::INFO,
             ))
-            .init();
+            .try_init()
+            .ok();
     }
 
-    let (mut bridge, token, home) = build_bridge(args)?;
+    let Harness {
+        mut bridge,
+        token,
+        home,
+        target,
+        sent,
+    } = build_bridge(args)?;
     let mut event = Vec::with_capacity(Capacities::STANDARD.event_buffer);
 
-    let (mut source, workload, invocations) = match &args.events {
+    let (mut source, workload, short_workload, invocations) = match &args.events {
         Some(path) => {
             let replay =
                 Replay::open(path).map_err(|e| format!("--events {}: {e}", path.display()))?;
             let workload = format!("the events of {}", replay.path().display());
+            let file = path.file_name().unwrap_or(path.as_os_str());
+            let short = format!("the events of {}", file.to_string_lossy());
             let n = args.invocations.unwrap_or(replay.events);
-            (Source::File(replay), workload, n)
+            (Source::File(replay), workload, short, n)
         }
         None => {
             let discovery = workload::discovery(&token);
@@ -161,12 +199,18 @@ fn run(args: &Args) -> Result<(), String> {
             );
             (
                 Source::Mix(mix),
+                workload.clone(),
                 workload,
                 args.invocations.unwrap_or(10_000),
             )
         }
     };
 
+    let link = Link {
+        rtt: args.rtt,
+        dns: args.dns,
+    };
+    let mut arrivals = Arrivals::new(args.after_idle, args.seed);
     let mut kinds: Vec<String> = Vec::new();
     // Room for the samples up front, so a push seldom moves them (never inside a
     // measurement: the heap is read before the push).
@@ -187,6 +231,8 @@ fn run(args: &Args) -> Result<(), String> {
                 kinds.len() - 1
             }
         };
+        let arrival = arrivals.draw();
+        sent.take();
         let heap_before = HEAP.tally();
         let started = Instant::now();
         let ok = succeeded(bridge.handle(&event, Some(LAMBDA_TIMEOUT)).outcome);
@@ -196,12 +242,16 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let engine = started.elapsed();
         let heap = HEAP.tally().since(heap_before);
+        let requests = sent.take();
         // What the bridge measured of this event.
         let invocation = bridge.last_invocation();
         samples.push(Sample {
             kind,
             engine,
             ha_wait: invocation.ha_time,
+            arrival,
+            network: link.lee(arrival, requests),
+            baseline_network: link.baseline(requests),
             heap,
             cache_hits: invocation.cache_hits,
             slot_loads: invocation.slot_loads,
@@ -213,14 +263,30 @@ fn run(args: &Args) -> Result<(), String> {
     let rss_peak = lee_host::report::peak_rss();
 
     let n = samples.len() as u64;
-    let billed: u64 = samples.iter().map(Sample::billed_ms).sum();
-    let floor: u64 = samples.iter().map(Sample::floor_ms).sum();
-    let measured = Projection::new(billed, n, args.memory_mb, args.monthly);
-    let floor = Projection::new(floor, n, args.memory_mb, args.monthly);
+    let project = |billed: fn(&Sample) -> u64| {
+        let total = samples.iter().map(billed).sum();
+        Projection::new(total, n, args.memory_mb, args.monthly)
+    };
+    let (lee, baseline, floor) = (
+        project(Sample::billed_ms),
+        project(Sample::baseline_ms),
+        project(Sample::floor_ms),
+    );
+    let dns = if args.dns.is_zero() {
+        String::new()
+    } else {
+        format!(", DNS {}", millis(args.dns))
+    };
+    let network = format!(
+        "RTT {}{dns}, {} of invocations after the idle limit",
+        millis(args.rtt),
+        args.after_idle
+    );
     let metrics = bridge.metrics();
     let run = report::Run {
         workload,
         home,
+        network: network.clone(),
         kinds: &kinds,
         samples: &samples,
         warmup: args.warmup,
@@ -233,17 +299,31 @@ fn run(args: &Args) -> Result<(), String> {
         ),
         memory_mb: args.memory_mb,
         monthly: args.monthly,
-        measured,
+        lee,
+        baseline,
         floor,
     };
     let mut text = report::render(&run);
-    let charted = chart::draw(
-        &args.chart,
-        args.memory_mb,
-        measured.gb_seconds_each,
-        floor.gb_seconds_each,
-        args.monthly,
-    );
+    let of =
+        |arrivals: &[Arrival]| Billed::of(samples.iter().filter(|s| arrivals.contains(&s.arrival)));
+    let figure = chart::Figure {
+        scenario: [
+            format!("arm64, {} MB · {network}", args.memory_mb),
+            format!(
+                "{short_workload}, {} invocations · Home Assistant: {target}",
+                report::thousands(n)
+            ),
+        ],
+        bars: [
+            of(&[Arrival::Warm]),
+            of(&[Arrival::AfterIdle, Arrival::Cold]),
+            of(&Arrival::ALL),
+        ],
+        lee_gb_s: lee.gb_seconds_each,
+        baseline_gb_s: baseline.gb_seconds_each,
+        monthly: args.monthly,
+    };
+    let charted = chart::draw(&args.chart, &figure);
     if charted.is_ok() {
         text.push_str(&format!("chart: {}\n", args.chart.display()));
     }
@@ -255,60 +335,92 @@ fn run(args: &Args) -> Result<(), String> {
     charted
 }
 
-/// The bridge, the token its events carry, and which Home Assistant it
-/// talks to, in words.
-fn build_bridge(args: &Args) -> Result<(Bridge, String, String), String> {
+/// A duration in milliseconds, as few digits as it needs: `50 ms`, `0.25 ms`.
+fn millis(d: Duration) -> String {
+    format!("{} ms", d.as_secs_f64() * 1e3)
+}
+
+/// The bridge and what the driver needs beside it.
+struct Harness {
+    bridge: Bridge,
+    /// The token its events carry.
+    token: String,
+    /// Which Home Assistant it talks to, in words.
+    home: String,
+    /// The same, in a few words (the chart's title).
+    target: String,
+    /// The requests it sends, counted.
+    sent: Sent,
+}
+
+/// The bridge against the demo home or `--ha-url`, its requests counted.
+fn build_bridge(args: &Args) -> Result<Harness, String> {
     let slowed = match args.ha_latency {
         Some(latency) => format!(", {latency} added to each request"),
         None => ", no added latency".to_string(),
     };
-    let (config, problems, transport, token, home) = match (&args.ha_url, &args.token_file) {
-        (Some(url), Some(token_file)) => {
-            let token = read_token(token_file)?;
-            let (mut config, mut problems) = Config::from_env(|name| std::env::var(name).ok());
-            problems.retain(|p| p.variable != "BASE_URL");
-            config.base_url = Some(BaseUrl::parse(url).map_err(|why| format!("--ha-url {why}"))?);
-            config.long_lived_token = Some(Secret::new(token.clone()));
-            config.ha_token = Some(Secret::new(token.clone()));
-            // Events from a file that carry no token use this one, as in the stdio harness.
-            config.debug = true;
-            let https = HttpsTransport::new(&config, MonotonicClock::new())
-                .map_err(|e| format!("{}: {}", e.variable, e.message))?
-                .ok_or("--ha-url gave no transport")?;
-            let home = format!("{url}{slowed}");
-            let slowed = Slowed::new(https, args.ha_latency, args.seed);
-            (config, problems, boxed(slowed), token, home)
-        }
-        _ => {
-            let config = Config {
-                long_lived_token: Some(Secret::new(DEMO_TOKEN.into())),
-                ha_token: Some(Secret::new(DEMO_TOKEN.into())),
-                ..Config::default()
-            };
-            let home = format!(
-                "the embedded demo home{slowed} (Home Assistant's Alexa API, and the REST \
-                 paths of its ops: states and the switching services)"
-            );
-            let demo = Slowed::new(DemoHome::new(), args.ha_latency, args.seed);
-            (
-                config,
-                Vec::new(),
-                boxed(demo),
-                DEMO_TOKEN.to_string(),
-                home,
-            )
-        }
+    let (config, problems, (transport, sent), token, home, target) =
+        match (&args.ha_url, &args.token_file) {
+            (Some(url), Some(token_file)) => {
+                let token = read_token(token_file)?;
+                let (mut config, mut problems) = Config::from_env(|name| std::env::var(name).ok());
+                problems.retain(|p| p.variable != "BASE_URL");
+                config.base_url =
+                    Some(BaseUrl::parse(url).map_err(|why| format!("--ha-url {why}"))?);
+                config.long_lived_token = Some(Secret::new(token.clone()));
+                config.ha_token = Some(Secret::new(token.clone()));
+                // Events from a file that carry no token use this one, as in the stdio harness.
+                config.debug = true;
+                let https = HttpsTransport::new(&config, MonotonicClock::new())
+                    .map_err(|e| format!("{}: {}", e.variable, e.message))?
+                    .ok_or("--ha-url gave no transport")?;
+                let home = format!("{url}{slowed}");
+                let slowed = Slowed::new(https, args.ha_latency, args.seed);
+                (config, problems, counted(slowed), token, home, url.clone())
+            }
+            _ => {
+                let config = Config {
+                    long_lived_token: Some(Secret::new(DEMO_TOKEN.into())),
+                    ha_token: Some(Secret::new(DEMO_TOKEN.into())),
+                    ..Config::default()
+                };
+                let home = format!(
+                    "the embedded demo home{slowed} (Home Assistant's Alexa API, and the REST \
+                     paths of its ops: states and the switching services)"
+                );
+                let demo = Slowed::new(DemoHome::new(), args.ha_latency, args.seed);
+                (
+                    config,
+                    Vec::new(),
+                    counted(demo),
+                    DEMO_TOKEN.to_string(),
+                    home,
+                    "the embedded demo home".to_string(),
+                )
+            }
+        };
+    let target = match args.ha_latency {
+        Some(latency) => format!("{target}, {latency} added"),
+        None => target,
     };
     let bridge = Bridge::with_transport(config, problems, Capacities::STANDARD, Some(transport))
         .map_err(|e| e.to_string())?;
     if let Some(problem) = bridge.problems().first() {
         return Err(format!("configuration: {problem}"));
     }
-    Ok((bridge, token, home))
+    Ok(Harness {
+        bridge,
+        token,
+        home,
+        target,
+        sent,
+    })
 }
 
-fn boxed(transport: impl Transport + Send + 'static) -> Box<dyn Transport + Send> {
-    Box::new(transport)
+/// `transport` with its requests counted, boxed for the bridge, and the count.
+fn counted(transport: impl Transport + Send + 'static) -> (Box<dyn Transport + Send>, Sent) {
+    let (counted, sent) = Counted::new(transport);
+    (Box::new(counted), sent)
 }
 
 /// The token in `path`, trimmed; errors name the file, never its content.
@@ -378,7 +490,13 @@ mod tests {
     #[test]
     fn the_demo_bridge_answers_the_whole_mix() {
         let args = Args::parse_from(["lee-cost"]);
-        let (mut bridge, token, home) = build_bridge(&args).unwrap();
+        let Harness {
+            mut bridge,
+            token,
+            home,
+            sent,
+            ..
+        } = build_bridge(&args).unwrap();
         assert!(home.contains("demo home"));
         let discovery = bridge
             .handle(&workload::discovery(&token), None)
@@ -387,14 +505,90 @@ mod tests {
         let mut mix = Mix::from_discovery(&discovery, &token, true, 1).unwrap();
         let mut event = Vec::new();
         let mut waited = Duration::ZERO;
+        let (mut counted, mut directives) = (0, 0);
+        sent.take();
         for _ in 0..300 {
             let kind = mix.next_event(&mut event);
             let outcome = bridge.handle(&event, None).outcome;
             assert!(succeeded(outcome), "{kind}: {outcome:?}");
             waited += bridge.last_invocation().ha_time;
+            counted += sent.take();
+            directives += bridge.last_invocation().ha_requests;
         }
         assert!(waited > Duration::ZERO);
         assert!(bridge.metrics().get(Counter::CacheHits) > 0);
+        // Every directive's request is counted, and the ops' the bridge leaves out.
+        assert!(
+            directives > 0 && counted > directives,
+            "{counted} {directives}"
+        );
+    }
+
+    /// Two scenarios run end to end: two charts, each titled with its own.
+    #[test]
+    fn two_scenarios_draw_two_charts_each_titled_with_its_own() {
+        let chart = |scenario: &[&str]| {
+            let path = std::env::temp_dir().join(format!(
+                "lee-cost-run-{}-{}.svg",
+                std::process::id(),
+                scenario.join("")
+            ));
+            let mut argv = vec!["lee-cost", "-n", "300", "--chart"];
+            argv.push(path.to_str().unwrap());
+            argv.extend(scenario);
+            run(&Args::parse_from(argv)).unwrap();
+            let svg = std::fs::read_to_string(&path).unwrap();
+            std::fs::remove_file(&path).unwrap();
+            svg
+        };
+        let near = chart(&["--rtt", "50ms"]);
+        let far = chart(&[
+            "--rtt",
+            "100ms",
+            "--after-idle",
+            "80%",
+            "--memory-mb",
+            "256",
+        ]);
+        assert_ne!(near, far);
+        assert!(
+            near.contains("arm64, 128 MB · RTT 50 ms, 30% of invocations after the idle limit")
+        );
+        assert!(
+            far.contains("arm64, 256 MB · RTT 100 ms, 80% of invocations after the idle limit")
+        );
+        for svg in [&near, &far] {
+            assert!(svg.contains("the built-in mix (seed 2026), 300 invocations"));
+            assert!(svg.contains("Home Assistant: the embedded demo home"));
+        }
+    }
+
+    #[test]
+    fn the_network_options_default_to_50_ms_and_30_percent_after_idle() {
+        let args = Args::parse_from(["lee-cost"]);
+        assert_eq!(args.rtt, Duration::from_millis(50));
+        assert_eq!(args.after_idle.to_string(), "30%");
+        assert_eq!(args.dns, Duration::ZERO);
+        let args = Args::parse_from([
+            "lee-cost",
+            "--rtt",
+            "120ms",
+            "--after-idle",
+            "80%",
+            "--dns",
+            "20ms",
+            "--ha-latency",
+            "20ms..80ms",
+        ]);
+        assert_eq!(args.rtt, Duration::from_millis(120));
+        assert_eq!(args.after_idle.fraction(), 0.8);
+        assert_eq!(args.dns, Duration::from_millis(20));
+        assert_eq!(
+            args.ha_latency.map(|l| l.max),
+            Some(Duration::from_millis(80))
+        );
+        assert!(Args::try_parse_from(["lee-cost", "--after-idle", "30"]).is_err());
+        assert!(Args::try_parse_from(["lee-cost", "--rtt", "50"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! The printed report: time per invocation, each kind of event, memory and
-//! heap, the engine's cache and slots, and the bill, as plain-text tables.
+//! The printed report: time per invocation, how invocations found the
+//! connection, each kind of event, memory and heap, the engine's cache and
+//! slots, and the bill of lee beside the new-connection baseline's, as
+//! plain-text tables.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -8,7 +10,8 @@ use crate::billing::{
     ARM64_USD_PER_GB_SECOND, Binds, FREE_GB_SECONDS, FREE_REQUESTS, Projection,
     USD_PER_MILLION_REQUESTS,
 };
-use crate::measure::{Sample, Spread};
+use crate::measure::{Billed, Sample, Spread};
+use crate::network::{Arrival, NEW_CONNECTION_RTTS};
 
 /// Everything a run measured, and what it was.
 pub struct Run<'a> {
@@ -16,6 +19,8 @@ pub struct Run<'a> {
     pub workload: String,
     /// Which Home Assistant answered, in words.
     pub home: String,
+    /// The modeled link, in words.
+    pub network: String,
     /// The kinds of event, indexed by [`Sample::kind`].
     pub kinds: &'a [String],
     /// Every invocation, in order.
@@ -32,9 +37,11 @@ pub struct Run<'a> {
     pub memory_mb: u32,
     /// The monthly volume to price.
     pub monthly: u64,
-    /// The bill as measured.
-    pub measured: Projection,
-    /// The bill if lee took no time of its own.
+    /// lee's bill: measured, and its modeled wait on the link.
+    pub lee: Projection,
+    /// The baseline's: a new connection every invocation.
+    pub baseline: Projection,
+    /// lee's if it took no time of its own.
     pub floor: Projection,
 }
 
@@ -64,11 +71,21 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn usd(x: f64) -> String {
+/// US dollars: cents, or four decimals below a cent.
+pub fn usd(x: f64) -> String {
     if x > 0.0 && x < 0.01 {
         format!("${x:.4}")
     } else {
         format!("${x:.2}")
+    }
+}
+
+/// How much less `lee` is than `baseline`, percent (0 when both are 0).
+fn saved_percent(lee: f64, baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        (1.0 - lee / baseline) * 100.0
+    } else {
+        0.0
     }
 }
 
@@ -97,6 +114,26 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
         run.workload
     )?;
     writeln!(out, "Home Assistant: {}", run.home)?;
+    writeln!(
+        out,
+        "link to it (modeled, added to the measured time): {}",
+        run.network
+    )?;
+    writeln!(
+        out,
+        "  lee keeps its connection: 1 RTT a request, {NEW_CONNECTION_RTTS} RTT (TCP, TLS 1.3, \
+         the request) on a new one, after the idle limit or cold"
+    )?;
+    writeln!(
+        out,
+        "  baseline: a new connection every invocation, as Home Assistant's documented Lambda \
+         and haaska: {NEW_CONNECTION_RTTS} RTT; lee's engine and Home Assistant time"
+    )?;
+    writeln!(
+        out,
+        "  (an invocation that sends no request, answered from lee's cache, waits on no link, \
+         for both)"
+    )?;
     writeln!(out)?;
 
     writeln!(
@@ -104,7 +141,7 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
         "{:<24}{:>11}{:>11}{:>11}{:>11}",
         "per invocation", "mean", "median", "p99", "max"
     )?;
-    let rows: [(&str, Spread); 3] = [
+    let rows: [(&str, Spread); 5] = [
         (
             "engine (wall)",
             Spread::of(samples.iter().map(|s| s.engine)),
@@ -117,6 +154,14 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
             "lee's own time",
             Spread::of(samples.iter().map(Sample::own)),
         ),
+        (
+            "link, lee (modeled)",
+            Spread::of(samples.iter().map(|s| s.network)),
+        ),
+        (
+            "link, baseline",
+            Spread::of(samples.iter().map(|s| s.baseline_network)),
+        ),
     ];
     for (name, spread) in rows {
         writeln!(
@@ -128,16 +173,25 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
             ms(spread.max)
         )?;
     }
-    let billed = Spread::of(samples.iter().map(|s| Duration::from_millis(s.billed_ms())));
+    writeln!(out)?;
+
     writeln!(
         out,
-        "  {:<22}{:>11}{:>11}{:>11}{:>11}",
-        "billed (ceil to 1 ms)",
-        format!("{:.2} ms", run.measured.billed_ms),
-        format!("{} ms", billed.p50.as_millis()),
-        format!("{} ms", billed.p99.as_millis()),
-        format!("{} ms", billed.max.as_millis()),
+        "{:<32}{:>8}{:>14}{:>18}",
+        "by arrival", "count", "lee billed", "baseline billed"
     )?;
+    for arrival in Arrival::ALL {
+        let billed = Billed::of(samples.iter().filter(|s| s.arrival == arrival));
+        writeln!(
+            out,
+            "  {:<30}{:>8}{:>14}{:>18}",
+            arrival.describe(),
+            thousands(billed.count),
+            format!("{:.2} ms", billed.lee),
+            format!("{:.2} ms", billed.baseline),
+        )?;
+    }
+    writeln!(out, "  (means)")?;
     writeln!(out)?;
 
     writeln!(
@@ -289,52 +343,77 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
     )?;
     writeln!(
         out,
-        "{:<34}{:>18}{:>22}",
-        "", "lee (measured)", "floor (HA wait only)"
+        "{:<34}{:>14}{:>14}{:>22}",
+        "", "lee", "baseline", "floor (HA + link)"
     )?;
-    let (m, f) = (&run.measured, &run.floor);
+    let (lee, base, floor) = (&run.lee, &run.baseline, &run.floor);
     let mut row =
-        |name: &str, lee: String, floor: String| writeln!(out, "  {name:<32}{lee:>18}{floor:>22}");
+        |name: &str, [a, b, c]: [String; 3]| writeln!(out, "  {name:<32}{a:>14}{b:>14}{c:>22}");
+    let billed: [fn(&Sample) -> u64; 3] =
+        [Sample::billed_ms, Sample::baseline_ms, Sample::floor_ms];
+    let spreads = billed.map(|f| Spread::of(samples.iter().map(|s| Duration::from_millis(f(s)))));
     row(
-        "billed per invocation",
-        format!("{:.3} ms", m.billed_ms),
-        format!("{:.3} ms", f.billed_ms),
+        "billed per invocation, mean",
+        [lee, base, floor].map(|p| format!("{:.2} ms", p.billed_ms)),
+    )?;
+    row(
+        "  median",
+        spreads.map(|s| format!("{} ms", s.p50.as_millis())),
+    )?;
+    row(
+        "  p99",
+        spreads.map(|s| format!("{} ms", s.p99.as_millis())),
     )?;
     row(
         "GB-s per 1,000 invocations",
-        format!("{:.4}", m.gb_seconds_each * 1000.0),
-        format!("{:.4}", f.gb_seconds_each * 1000.0),
+        [lee, base, floor].map(|p| format!("{:.4}", p.gb_seconds_each * 1000.0)),
+    )?;
+    let monthly_gb_s = |p: &Projection| p.gb_seconds_each * run.monthly as f64;
+    row(
+        &format!("GB-s at {} a month", thousands(run.monthly)),
+        [lee, base, floor].map(|p| thousands(monthly_gb_s(p).round() as u64)),
     )?;
     row(
-        "free a month, requests cap",
-        thousands(m.free.by_requests),
-        thousands(f.free.by_requests),
+        "free a month (both caps)",
+        [lee, base, floor].map(|p| thousands(p.free.invocations())),
     )?;
     row(
-        "free a month, GB-s cap",
-        thousands(m.free.by_compute),
-        thousands(f.free.by_compute),
+        "free a month, GB-s cap alone",
+        [lee, base, floor].map(|p| thousands(p.free.by_compute)),
     )?;
     row(
         "cap that binds",
-        binds(m.free.binds()).into(),
-        binds(f.free.binds()).into(),
+        [lee, base, floor].map(|p| binds(p.free.binds()).to_string()),
+    )?;
+    row(
+        &format!("free GB-s used at {}", thousands(run.monthly)),
+        [lee, base, floor].map(|p| format!("{:.1}%", monthly_gb_s(p) / FREE_GB_SECONDS * 100.0)),
     )?;
     let volume = format!("{} a month:", thousands(run.monthly));
     row(
         &format!("{volume} requests"),
-        usd(m.cost.requests),
-        usd(f.cost.requests),
+        [lee, base, floor].map(|p| usd(p.cost.requests)),
     )?;
-    row("  compute", usd(m.cost.compute), usd(f.cost.compute))?;
-    row("  total", usd(m.cost.total()), usd(f.cost.total()))?;
+    row("  compute", [lee, base, floor].map(|p| usd(p.cost.compute)))?;
+    row("  total", [lee, base, floor].map(|p| usd(p.cost.total())))?;
     writeln!(
         out,
-        "lee's own time adds {} a month at {} invocations ({} free a month, the {} cap binding)",
-        usd(m.cost.total() - f.cost.total()),
+        "lee saves {} a month at {} invocations against the baseline, and bills {:.0}% \
+         fewer GB-s: {:.1} ms an invocation instead of {:.1}, so the free GB-s last to {} \
+         invocations a month instead of {}",
+        usd(base.cost.total() - lee.cost.total()),
         thousands(run.monthly),
-        thousands(m.free.invocations()),
-        binds(m.free.binds()),
+        saved_percent(lee.gb_seconds_each, base.gb_seconds_each),
+        lee.billed_ms,
+        base.billed_ms,
+        thousands(lee.free.by_compute),
+        thousands(base.free.by_compute),
+    )?;
+    writeln!(
+        out,
+        "lee's own time adds {} a month at {} invocations",
+        usd(lee.cost.total() - floor.cost.total()),
+        thousands(run.monthly),
     )?;
     Ok(())
 }
@@ -357,10 +436,14 @@ mod tests {
 
     #[test]
     fn the_report_says_what_it_costs_and_which_cap_binds() {
-        let sample = |kind, engine_us, wait_us, allocations| Sample {
+        let ms = Duration::from_millis;
+        let sample = |kind, engine_us, wait_us, allocations, arrival, network| Sample {
             kind,
             engine: Duration::from_micros(engine_us),
             ha_wait: Duration::from_micros(wait_us),
+            arrival,
+            network: ms(network),
+            baseline_network: ms(150),
             heap: Tally {
                 allocations,
                 allocated: 100,
@@ -371,17 +454,23 @@ mod tests {
             ok: true,
         };
         let samples = [
-            sample(0, 900, 100, 50),
-            sample(1, 1500, 1200, 10),
-            sample(1, 800, 700, 12),
+            sample(0, 900, 100, 50, Arrival::Cold, 150),
+            sample(1, 1500, 1200, 10, Arrival::Warm, 50),
+            sample(1, 800, 700, 12, Arrival::AfterIdle, 150),
         ];
         let kinds = ["Discover".to_string(), "ReportState".to_string()];
-        let billed: u64 = samples.iter().map(Sample::billed_ms).sum();
-        let floor: u64 = samples.iter().map(Sample::floor_ms).sum();
-        assert_eq!((billed, floor), (4, 4));
+        let total = |f: fn(&Sample) -> u64| samples.iter().map(f).sum::<u64>();
+        let (lee, baseline, floor) = (
+            total(Sample::billed_ms),
+            total(Sample::baseline_ms),
+            total(Sample::floor_ms),
+        );
+        // 151 + 52 + 151; 151 + 152 + 151; 151 + 52 + 151.
+        assert_eq!((lee, baseline, floor), (354, 454, 354));
         let run = Run {
             workload: "a test".into(),
             home: "none".into(),
+            network: "RTT 50 ms, 30% of invocations after the idle limit".into(),
             kinds: &kinds,
             samples: &samples,
             warmup: 1,
@@ -390,10 +479,62 @@ mod tests {
             engine: (3, 1, 2),
             memory_mb: 128,
             monthly: 3_000_000,
-            measured: Projection::new(billed, 3, 128, 3_000_000),
+            lee: Projection::new(lee, 3, 128, 3_000_000),
+            baseline: Projection::new(baseline, 3, 128, 3_000_000),
             floor: Projection::new(floor, 3, 128, 3_000_000),
         };
         let report = render(&run);
+        assert!(report.contains("3 invocations of a test"), "{report}");
+        assert!(
+            report.contains("RTT 50 ms, 30% of invocations after"),
+            "{report}"
+        );
+        assert!(report.contains("peak RSS 6.0 MiB"), "{report}");
+        // After the one warm-up event: 11 allocations per event.
+        assert!(report.contains("11.0 allocations"), "{report}");
+        assert!(report.contains("no per-event growth"), "{report}");
+        assert!(report.contains("75.0% of cacheable reads"), "{report}");
+        // The warm invocation: 1 RTT for lee, 3 for the baseline.
+        let warm = report
+            .lines()
+            .find(|l| l.contains("warm (connection"))
+            .unwrap();
+        assert!(
+            warm.contains("52.00 ms") && warm.contains("152.00 ms"),
+            "{warm}"
+        );
+        let mean = report
+            .lines()
+            .find(|l| l.contains("billed per invocation, mean"))
+            .unwrap();
+        assert!(
+            mean.contains("118.00 ms") && mean.contains("151.33 ms"),
+            "{mean}"
+        );
+        assert!(report.contains("cap that binds"), "{report}");
+        // 2 M paid requests at $0.20 a million, for both: nothing saved, but
+        // 22% fewer GB-s.
+        let total = report.lines().find(|l| l.contains("  total")).unwrap();
+        assert_eq!(total.matches("$0.40").count(), 3, "{total}");
+        assert!(report.contains("lee saves $0.00 a month"), "{report}");
+        assert!(report.contains("bills 22% fewer GB-s"), "{report}");
+        assert!(report.contains("adds $0.00 a month"), "{report}");
+        // At 30 M a month both pay for GB-s past the free 400,000: 442,500
+        // for lee, 567,500 for the baseline.
+        let busy = |billed| Projection::new(billed, 3, 128, 30_000_000);
+        let busy = render(&Run {
+            workload: "a busy test".into(),
+            home: "none".into(),
+            network: "RTT 50 ms".into(),
+            monthly: 30_000_000,
+            lee: busy(lee),
+            baseline: busy(baseline),
+            floor: busy(floor),
+            ..run
+        });
+        assert!(busy.contains("442,500"), "{busy}");
+        assert!(busy.contains("567,500"), "{busy}");
+        assert!(busy.contains("lee saves $1.67 a month"), "{busy}");
         // A heap that grows by 64 bytes an event, after the warm-up.
         let mut growing = samples;
         for s in &mut growing {
@@ -407,18 +548,5 @@ mod tests {
             grows.contains("+128 bytes (first half +64, second half +64): still growing: +64.0"),
             "{grows}"
         );
-        assert!(report.contains("3 invocations of a test"), "{report}");
-        assert!(report.contains("billed per invocation"), "{report}");
-        assert!(report.contains("1.333 ms"), "{report}");
-        assert!(report.contains("peak RSS 6.0 MiB"), "{report}");
-        // After the one warm-up event: 11 allocations per event.
-        assert!(report.contains("11.0 allocations"), "{report}");
-        assert!(report.contains("no per-event growth"), "{report}");
-        assert!(report.contains("75.0% of cacheable reads"), "{report}");
-        assert!(report.contains("cap that binds"), "{report}");
-        assert!(report.contains("requests"), "{report}");
-        // 2 M paid requests at $0.20 a million.
-        assert!(report.contains("$0.40"), "{report}");
-        assert!(report.contains("adds $0.00 a month"), "{report}");
     }
 }
