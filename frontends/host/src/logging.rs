@@ -12,8 +12,11 @@
 //!   `secret`, `password`, `cookie`, `code`, ...) is written as
 //!   `[redacted]`, whatever its value;
 //! - in every other value: the configured secrets ([`register_secrets`]) are
-//!   replaced, `Bearer <anything>` loses its credential, and inside JSON text
-//!   the string value of any such key is replaced;
+//!   replaced, `Bearer <anything>` loses its credential, a URL query value
+//!   named like a token (`?token=`, `&access_token=`, `authSig=`: Home
+//!   Assistant's camera and media `entity_picture` links carry one) loses
+//!   its value, and inside JSON text the string value of any such key is
+//!   replaced;
 //! - event bodies are only logged through [`body`], which redacts the JSON
 //!   structurally and never writes bytes that are not JSON.
 //!
@@ -98,7 +101,8 @@ pub fn scrub(text: &str) -> String {
             .as_bytes()
             .windows(6)
             .any(|w| w.eq_ignore_ascii_case(b"bearer"));
-    if found.is_empty() && !bearer && !text.contains('"') {
+    let query = query_secret_at(text, 0).is_some();
+    if found.is_empty() && !bearer && !query && !text.contains('"') {
         return text.to_string();
     }
     found.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -107,8 +111,68 @@ pub fn scrub(text: &str) -> String {
         out = out.replace(secret.as_str(), REDACTED);
     }
     drop(secrets);
+    if query {
+        out = scrub_query_values(&out);
+    }
     let out = scrub_bearer(&out);
     scrub_json_keys(&out)
+}
+
+/// Query parameter names (ASCII case ignored) whose value is a credential;
+/// `token=` also catches `access_token=`, `refresh_token=` and
+/// `X-Amz-Security-Token=`.
+const QUERY_SECRETS: [&[u8]; 2] = [b"token=", b"authsig="];
+
+/// Where the value of the first credential-named query parameter at or
+/// after `from` starts, when it is not empty. Finding the `=` signs is a
+/// memchr-style scan: text without one costs nothing more.
+fn query_secret_at(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    text.get(from..)?
+        .match_indices('=')
+        .map(|(at, _)| from + at + 1)
+        .find(|&value| {
+            QUERY_SECRETS.iter().any(|name| {
+                value >= name.len() && bytes[value - name.len()..value].eq_ignore_ascii_case(name)
+            }) && bytes
+                .get(value)
+                .is_some_and(|&b| is_query_value_byte(bytes, value, b))
+        })
+}
+
+/// Whether the byte at `at` still belongs to a query value. A value ends at
+/// the next parameter (`&`), a fragment (`#`), a quote (plain or escaped),
+/// a backslash (a JSON escape) other than an escaped slash, or whitespace
+/// and other characters a URL never holds unencoded. Anything else, `,`
+/// `;` `)` included, is taken as part of the value: better a word too many
+/// redacted than a credential's tail kept.
+fn is_query_value_byte(bytes: &[u8], at: usize, byte: u8) -> bool {
+    match byte {
+        b'\\' => bytes.get(at + 1) == Some(&b'/'),
+        b'&' | b'#' | b'"' | b'\'' | b'<' | b'>' | b'`' => false,
+        _ => !byte.is_ascii_whitespace() && !byte.is_ascii_control(),
+    }
+}
+
+/// `?token=abc&x=1` → `?token=[redacted]&x=1`, for every credential-named
+/// query parameter, in URLs plain, in JSON and in JSON quoted again.
+fn scrub_query_values(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    while let Some(start) = query_secret_at(text, copied) {
+        let mut end = start;
+        while end < bytes.len() && is_query_value_byte(bytes, end, bytes[end]) {
+            // An escaped slash is two bytes of the value.
+            end += if bytes[end] == b'\\' { 2 } else { 1 };
+        }
+        // The value ends at an ASCII byte, so both ends are char boundaries.
+        out.push_str(&text[copied..start]);
+        out.push_str(REDACTED);
+        copied = end.min(bytes.len());
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// `Bearer xyz` → `Bearer [redacted]` (any case of `bearer`).
@@ -586,6 +650,75 @@ mod tests {
     }
 
     #[test]
+    fn query_credentials_lose_their_values_in_and_outside_json() {
+        // Home Assistant's camera and media pictures, as its states carry them.
+        assert_eq!(
+            scrub("GET /api/camera_proxy/camera.front?token=83c9298eb1f81b02 answered 200"),
+            "GET /api/camera_proxy/camera.front?token=[redacted] answered 200"
+        );
+        assert_eq!(
+            scrub("/auth?client=x&access_token=eyJ.a-b_c%2F&state=1#top"),
+            "/auth?client=x&access_token=[redacted]&state=1#top"
+        );
+        assert_eq!(
+            scrub("/api/tts_proxy/a.mp3?authSig=eyJhbGciOiJIUzI1NiJ9.e30.c2ln, played"),
+            "/api/tts_proxy/a.mp3?authSig=[redacted] played"
+        );
+        assert_eq!(scrub("x?TOKEN=Secret-1"), "x?TOKEN=[redacted]");
+        assert_eq!(
+            scrub(r#"{"entity_picture":"/api/camera_proxy/camera.front?token=abc123","n":1}"#),
+            r#"{"entity_picture":"/api/camera_proxy/camera.front?token=[redacted]","n":1}"#
+        );
+        assert_eq!(
+            scrub(r#"got "{\"entity_picture\":\"/api/x?token=abc123\"}""#),
+            r#"got "{\"entity_picture\":\"/api/x?token=[redacted]\"}""#
+        );
+        // JSON may escape the slashes, inside the value too.
+        assert_eq!(
+            scrub(r#"{"u":"\/api\/x?token=ab\/cd&w=1"}"#),
+            r#"{"u":"\/api\/x?token=[redacted]&w=1"}"#
+        );
+        assert_eq!(
+            scrub("'/x?token=abc123' <img src=/y?authsig=def456>"),
+            "'/x?token=[redacted]' <img src=/y?authsig=[redacted]>"
+        );
+        // No value, or a name that only looks alike: left as it is.
+        for kept in [
+            "set HA_TOKEN= to a long-lived token",
+            "x?tokens=5&token_count=2",
+            "token=",
+            "é=token=",
+        ] {
+            assert_eq!(scrub(kept), kept);
+        }
+    }
+
+    #[test]
+    fn a_picture_token_is_redacted_at_every_level_and_in_bodies() {
+        const PICTURE: &str = "/api/camera_proxy/camera.front?token=cam-4f1e9a7b";
+        let lines = capture(|| {
+            let span = tracing::trace_span!("s", picture = PICTURE);
+            let _e = span.enter();
+            tracing::error!(url = PICTURE, "e");
+            tracing::warn!(url = ?PICTURE, "w");
+            tracing::info!("picture {PICTURE}");
+            tracing::debug!(state = %format!(r#"{{"entity_picture":"{PICTURE}"}}"#), "d");
+            tracing::trace!(answer = %body(format!(r#"[{{"entity_picture":"{PICTURE}"}}]"#).as_bytes()), "t");
+        });
+        assert_eq!(lines.len(), 5);
+        let text = serde_json::to_string(&lines).unwrap();
+        assert!(!text.contains("cam-4f1e9a7b"), "{text}");
+        assert_eq!(
+            lines[0]["url"],
+            "/api/camera_proxy/camera.front?token=[redacted]"
+        );
+        assert_eq!(
+            lines[2]["message"],
+            "picture /api/camera_proxy/camera.front?token=[redacted]"
+        );
+    }
+
+    #[test]
     fn registered_secrets_are_replaced_anywhere() {
         register_secrets(["configured-secret-value", "short", "configured-secret"]);
         let lines = capture(|| {
@@ -668,6 +801,25 @@ mod tests {
                 format!(r#"{before}\"{key}\" : \"{value}\""#)
             } else {
                 format!(r#"{before}"{key}": "{value}" and more"#)
+            };
+            let scrubbed = scrub(&text);
+            proptest::prop_assert!(!scrubbed.contains(&value), "{text} -> {scrubbed}");
+        }
+
+        #[test]
+        fn a_query_credential_never_survives(
+            name in "(token|access_token|authSig|TOKEN|X-Amz-Security-Token)",
+            value in "[A-Z0-9][A-Z0-9%~+/._-]{5,39}",
+            path in "[a-z/_.]{0,12}",
+            after in "(|&size=2|#f| and more|, next)",
+            form in 0..3usize,
+        ) {
+            let url = format!("{path}?{name}={value}{after}");
+            let text = match form {
+                0 => url,
+                1 => serde_json::json!({"entity_picture": url}).to_string(),
+                _ => serde_json::to_string(&serde_json::json!({"entity_picture": url}).to_string())
+                    .unwrap(),
             };
             let scrubbed = scrub(&text);
             proptest::prop_assert!(!scrubbed.contains(&value), "{text} -> {scrubbed}");

@@ -64,6 +64,8 @@ impl ParameterToken {
         )?;
         let agent = self.agent.get_or_insert_with(|| {
             ureq::Agent::config_builder()
+                // The extension is on this machine: never through a proxy variable.
+                .proxy(None)
                 .http_status_as_error(false)
                 .timeout_global(Some(Duration::from_secs(2)))
                 .build()

@@ -21,8 +21,14 @@
 //! home whose dynamic-DNS address changed is found again on the next attempt.
 //! A name that does not resolve is a [`Failure::DnsFailure`], which the
 //! bridge retries like every failure before sending.
+//!
+//! No proxy is ever used: `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` (which
+//! ureq would otherwise honour) are ignored, so a variable slipped into the
+//! function's environment cannot route the token through someone else's
+//! server. lee has no proxy setting of its own.
 
 use std::io::{self, Read};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,7 +41,7 @@ use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver
 use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
 
 use crate::MonotonicClock;
-use crate::config::{Config, Secret};
+use crate::config::{BaseUrl, Config, Secret};
 use crate::connection::{Clocks, Lifecycle, SystemClocks, TrackConnections};
 
 /// Why the transport could not be built from the configuration.
@@ -102,6 +108,8 @@ impl HttpsTransport {
             tls = tls.client_cert(Some(ClientCert::new_with_certs(&certs, key)));
         }
         let agent_config = ureq::Agent::config_builder()
+            // Not from the environment: a proxy variable must not reroute the token.
+            .proxy(None)
             .tls_config(tls.build())
             .http_status_as_error(false)
             .max_redirects(0)
@@ -148,6 +156,29 @@ impl HttpsTransport {
             .timeout_global(Some(timeouts.total))
             .build()
     }
+}
+
+/// Whether requests to `base` cross the network unencrypted: a plain
+/// `http://` address whose host is not this machine (127.0.0.0/8, `::1`,
+/// `localhost`).
+pub fn unencrypted_over_network(base: &BaseUrl) -> bool {
+    let Some(authority) = base.origin.strip_prefix("http://") else {
+        return false;
+    };
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+        None => authority.split(':').next().unwrap_or(authority),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    // Only `localhost` itself: glibc sends `*.localhost` to DNS like any name.
+    let loopback = host == "localhost"
+        || host.parse::<IpAddr>().is_ok_and(|ip| match ip {
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+            IpAddr::V4(v4) => v4.is_loopback(),
+        });
+    !loopback
 }
 
 fn parse_certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
@@ -396,11 +427,32 @@ const _: fn() = || {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{BaseUrl, Pem};
+    use crate::config::Pem;
 
     /// PEM framing is all this test needs: the certificate is counted, never
     /// verified (the TLS tests of the tests crate use real ones).
     const CA: &str = "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn plain_http_is_unencrypted_unless_the_host_is_this_machine() {
+        for (url, crosses) in [
+            ("http://ha.example.com:8123", true),
+            ("http://192.168.1.20:8123", true),
+            ("http://[fd00::20]:8123", true),
+            ("http://localhost.example.com", true),
+            ("http://127.0.0.1:8123", false),
+            ("http://127.8.9.10", false),
+            ("http://[::1]:8123", false),
+            ("http://[::ffff:127.0.0.1]", false),
+            ("http://LocalHost:8123", false),
+            ("http://ha.localhost", true),
+            ("https://ha.example.com", false),
+            ("https://192.168.1.20:8123", false),
+        ] {
+            let base = BaseUrl::parse(url).unwrap();
+            assert_eq!(unencrypted_over_network(&base), crosses, "{url}");
+        }
+    }
 
     #[test]
     fn a_ca_bundle_adds_to_the_public_roots() {

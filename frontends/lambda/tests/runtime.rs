@@ -10,6 +10,10 @@
 //! `GET .../invocation/next`, records every `.../response`, `.../error` and
 //! `init/error`, and reads the binary's stdout (its JSON log lines and EMF
 //! metrics lines), as CloudWatch would.
+//!
+//! It also proves that proxy variables in the function's environment route
+//! nothing (issue 13): Home Assistant and the Parameters and Secrets
+//! extension are reached directly, the token never through a proxy.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
@@ -20,7 +24,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lee_integration_tests::{AlexaSchema, check_emf, directive, header};
+use lee_integration_tests::{
+    AlexaSchema, Fault, FaultServer, ParameterExtension, check_emf, directive, header,
+};
 use serde_json::{Value, json};
 
 const PREFIX: &str = "/2018-06-01/runtime";
@@ -620,6 +626,99 @@ fn malformed_input_through_the_lambda_runtime() {
 #[test]
 fn malformed_input_through_the_lambda_runtime_at_trace_level() {
     malformed_input_is_answered_and_processing_continues(&[("LOG_LEVEL", "trace")]);
+}
+
+/// A loopback listener standing in for a proxy: counts the connections
+/// made to it and closes each at once.
+fn counting_listener() -> (String, Arc<Mutex<usize>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let address = format!("http://{}", listener.local_addr().expect("local addr"));
+    let connections = Arc::new(Mutex::new(0));
+    let counted = Arc::clone(&connections);
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            *counted.lock().expect("lock") += 1;
+            drop(stream);
+        }
+    });
+    (address, connections)
+}
+
+/// `HTTP_PROXY`, `HTTPS_PROXY` and `ALL_PROXY` (either case) in the
+/// environment are ignored: a directive, the ops token from Parameter Store
+/// and the configuration reload all go straight to their servers, and the
+/// "proxy" never sees a connection.
+#[test]
+fn proxy_variables_reroute_nothing() {
+    const SESSION: &str = "session-token-for-the-extension";
+    const OPS_TOKEN: &str = "ops-token-from-parameter-store";
+    let (proxy, proxied) = counting_listener();
+    let extension = ParameterExtension::start(SESSION);
+    extension.set("/lee/ha_token", OPS_TOKEN);
+    let answer = br#"{"event":{"header":{"namespace":"Alexa","name":"Response"},"payload":{}}}"#;
+    let state = br#"{"entity_id":"light.x","state":"on","attributes":{}}"#;
+    let ha = FaultServer::start(vec![
+        Fault::Respond(200, "application/json", answer.to_vec()),
+        Fault::Respond(200, "application/json", state.to_vec()),
+    ]);
+    let port = extension.port.to_string();
+    let mut env = vec![
+        ("BASE_URL", ha.url.as_str()),
+        ("PARAMETER_PREFIX", "/lee/"),
+        ("HA_TOKEN_PARAMETER", "/lee/ha_token"),
+        ("AWS_SESSION_TOKEN", SESSION),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port.as_str()),
+    ];
+    for name in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+    ] {
+        env.push((name, proxy.as_str()));
+    }
+    let events = [
+        (
+            "a TurnOn".to_string(),
+            directive(
+                "Alexa.PowerController",
+                "TurnOn",
+                Some("light#x"),
+                json!({}),
+                TOKEN,
+            ),
+        ),
+        (
+            "an op".to_string(),
+            br#"{"op": "ha.state", "entity_id": "light.x"}"#.to_vec(),
+        ),
+    ];
+    let (answers, _) = run(&env, &events);
+    assert_eq!(
+        *proxied.lock().expect("lock"),
+        0,
+        "a request went to the proxy"
+    );
+    let received = ha.received();
+    assert_eq!(
+        received.len(),
+        2,
+        "Home Assistant got both requests: {answers:?}"
+    );
+    assert_eq!(
+        received[0].header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    assert_eq!(
+        received[1].header("authorization"),
+        Some(format!("Bearer {OPS_TOKEN}").as_str())
+    );
+    assert!(
+        extension.requests() > 1,
+        "the extension was asked for the configuration and the token"
+    );
 }
 
 /// The stand-in itself: a chunked body (as hyper may send a POST) with an
