@@ -60,6 +60,8 @@ pub struct HttpRequest<'a> {
     pub path: &'a str,
     /// The [`SECRET_HEADER`] header, when present.
     pub secret: Option<&'a str>,
+    /// `requestContext.http.sourceIp`: who asked, for the log of a refusal.
+    pub source_ip: Option<&'a str>,
 }
 
 /// Why an event could not be read.
@@ -138,6 +140,7 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
             method: ctx.method,
             path: ctx.path,
             secret: doc.headers.and_then(|h| h.secret),
+            source_ip: ctx.source_ip,
         }));
     }
     if op {
@@ -204,6 +207,8 @@ struct ContextDoc<'a> {
 struct HttpContextDoc<'a> {
     method: &'a str,
     path: &'a str,
+    #[serde(rename = "sourceIp")]
+    source_ip: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -252,14 +257,19 @@ mod tests {
             Ok(Event::Http(HttpRequest {
                 method: "GET",
                 path: "/diagnostics",
-                secret: Some("s3")
+                secret: Some("s3"),
+                source_ip: Some("1.2.3.4"),
             }))
         );
         let no_secret =
             br#"{"requestContext":{"http":{"method":"GET","path":"/health"}},"headers":{}}"#;
         assert!(matches!(
             classify(no_secret),
-            Ok(Event::Http(HttpRequest { secret: None, .. }))
+            Ok(Event::Http(HttpRequest {
+                secret: None,
+                source_ip: None,
+                ..
+            }))
         ));
     }
 

@@ -68,6 +68,8 @@ named_enum! {
         ErrorsInternal => "errors_internal",
         /// Events that could not be understood.
         ErrorsInvalid => "errors_invalid",
+        /// Function URL requests refused for a missing or wrong shared secret.
+        AuthFailures => "auth_failures",
     }
 }
 
@@ -256,7 +258,7 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), total);
         assert_eq!(Counter::CacheHits.name(), "cache_hits");
-        assert_eq!(Counter::COUNT, 14);
+        assert_eq!(Counter::COUNT, 15);
     }
 
     #[test]

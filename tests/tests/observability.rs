@@ -219,6 +219,33 @@ fn emf_lines_follow_the_specification_for_every_kind_of_event() {
     assert_eq!(quiet.metrics_line("lee", None), None);
 }
 
+#[test]
+fn a_plain_http_address_on_another_machine_is_warned_about() {
+    let warnings = |url: &str| -> Vec<Value> {
+        let (_, lines) = capture_logs(|| bridge_from_env(&[("BASE_URL", url)]));
+        parse_lines(&lines)
+            .into_iter()
+            .filter(|l| l["level"] == "WARN" && l["message"].as_str().unwrap().contains("http://"))
+            .collect()
+    };
+    for url in ["http://ha.example.com:8123", "http://192.168.1.20:8123"] {
+        let found = warnings(url);
+        assert_eq!(found.len(), 1, "{url}: {found:?}");
+        let message = found[0]["message"].as_str().unwrap();
+        for says in ["BASE_URL", "unencrypted", "https://"] {
+            assert!(message.contains(says), "{url}: {message}");
+        }
+    }
+    for url in [
+        "http://127.0.0.1:8123",
+        "http://localhost:8123",
+        "http://[::1]:8123",
+        "https://ha.example.com",
+    ] {
+        assert_eq!(warnings(url), Vec::<Value>::new(), "{url}");
+    }
+}
+
 /// Every `"token"`-like value in an event replaced by `marker`.
 fn with_marker(value: &mut Value, marker: &str) {
     match value {
@@ -305,6 +332,9 @@ fn marked_events(marker: &str, skill: &str) -> Vec<Vec<u8>> {
         json!({"op": "ha.health"}),
         json!({"op": "ha.states", "domain": "light"}),
         json!({"op": "ha.state", "entity_id": "light.bed_light"}),
+        // Pictures whose links carry `?token=` (Home Assistant's demo has some).
+        json!({"op": "ha.states", "domain": "camera"}),
+        json!({"op": "ha.state", "entity_id": "media_player.living_room"}),
         json!({"op": "ha.call_service", "domain": "light", "service": "turn_on",
                "entity_id": "light.bed_light", "data": {"token": marker}}),
         json!({"op": "ha.notify", "message": format!("Bearer {marker}")}),
@@ -362,15 +392,40 @@ fn marked_events(marker: &str, skill: &str) -> Vec<Vec<u8>> {
     events
 }
 
+/// The values of `token=`-like query parameters in `line` that are not
+/// `[redacted]` (a picture link's camera token, say).
+fn query_tokens(line: &str) -> Vec<String> {
+    let lower = line.to_ascii_lowercase();
+    let mut kept = Vec::new();
+    for name in ["token=", "authsig="] {
+        for (at, _) in lower.match_indices(name) {
+            let value: String = line[at + name.len()..]
+                .chars()
+                .take_while(|c| {
+                    !matches!(c, '&' | '#' | '"' | '\\' | '\'' | '<' | '>') && !c.is_whitespace()
+                })
+                .collect();
+            if !value.is_empty() && value != "[redacted]" {
+                kept.push(value);
+            }
+        }
+    }
+    kept
+}
+
 #[test]
 fn no_secret_reaches_a_log_line_at_any_level() {
-    const MARKER: &str = "lee-marker-5e1f0c";
+    // Long enough to be accepted as SHARED_SECRET too.
+    const MARKER: &str = "lee-marker-5e1f0c-0123456789abcdef";
+    // Not a configured secret: only redaction of the link's query hides it.
+    const CAMERA: &str = "lee-camera-9b2d4e";
     let skill = "amzn1.ask.skill.lee-redaction";
     let events = marked_events(MARKER, skill);
     let secrets = [
         ("LONG_LIVED_ACCESS_TOKEN", MARKER),
         ("HA_TOKEN", MARKER),
         ("SHARED_SECRET", MARKER),
+        ("OPS_OVER_HTTP", "true"),
         ("DEBUG", "true"),
         ("ALEXA_SKILL_ID", skill),
     ];
@@ -387,7 +442,11 @@ fn no_secret_reaches_a_log_line_at_any_level() {
                 2 => Fault::Respond(
                     200,
                     "application/json",
-                    format!("{{\"token\":\"{MARKER}\"}}").into_bytes(),
+                    json!({"token": MARKER, "entity_id": "camera.front", "state": "idle",
+                           "attributes": {"entity_picture":
+                               format!("/api/camera_proxy/camera.front?token={CAMERA}")}})
+                    .to_string()
+                    .into_bytes(),
                 ),
                 _ => Fault::Truncate(echo.clone().into_bytes()),
             })
@@ -447,8 +506,13 @@ fn no_secret_reaches_a_log_line_at_any_level() {
         assert!(lines.len() >= events.len(), "{home}: every event is logged");
         for line in &lines {
             assert!(
-                !line.contains(MARKER),
+                !line.contains(MARKER) && !line.contains(CAMERA),
                 "{home}: a log line holds a secret: {line}"
+            );
+            assert_eq!(
+                query_tokens(line),
+                Vec::<String>::new(),
+                "{home}: a log line holds a link's token: {line}"
             );
             serde_json::from_str::<Value>(line).expect("each line is JSON");
         }
@@ -486,7 +550,8 @@ fn no_secret_reaches_a_log_line_at_any_level() {
 }
 
 #[test]
-fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
+fn a_reload_bumps_the_version_rejects_a_bad_configuration_never_moves_the_tokens_and_loses_no_event()
+ {
     let session = "session-token-for-the-extension";
     let extension = ParameterExtension::start(session);
     let ha = FaultServer::start(
@@ -531,26 +596,31 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
     assert_eq!(bridge.config_version(), 1, "{lines:#?}");
     assert!(extension.requests() >= lee_host::config::VARIABLES.len());
 
-    // A new tier and another Home Assistant: version 2, the next event goes there.
+    // A new tier and token apply as version 2. Another Home Assistant does
+    // not: BASE_URL was pinned by the first reading, so the tokens never
+    // leave for the other host; the refusal is logged at warn, once.
     extension.set("/lee/test/CONFIGURATION_TIER", "minimum");
     extension.set("/lee/test/BASE_URL", &other_ha.url);
     extension.set("/lee/test/HA_TOKEN", "a-new-ops-token");
-    let (_, lines) = capture_logs(|| answer(&mut bridge));
+    let (_, lines) = capture_logs(|| {
+        answer(&mut bridge);
+        answer(&mut bridge);
+    });
     assert_eq!(bridge.config_version(), 2);
     let applied = lines
         .iter()
         .find(|l| l.contains("configuration version 2 applied"))
         .expect("logged");
-    assert!(
-        applied.contains("BASE_URL,HA_TOKEN,CONFIGURATION_TIER"),
-        "{applied}"
-    );
+    assert!(applied.contains("HA_TOKEN,CONFIGURATION_TIER"), "{applied}");
     assert!(!applied.contains("a-new-ops-token"));
-    assert_eq!(
-        other_ha.received().len(),
-        1,
-        "answered by the new Home Assistant"
-    );
+    let refused: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("security-sensitive"))
+        .collect();
+    assert_eq!(refused.len(), 1, "logged once: {lines:#?}");
+    assert!(refused[0].contains(r#""level":"WARN""#) && refused[0].contains("BASE_URL"));
+    assert!(!refused[0].contains(&other_ha.url), "names, never values");
+    assert_eq!(other_ha.received().len(), 0, "no request to the other host");
     let (_, report) = {
         let handled = bridge.handle(health, None);
         (
@@ -560,12 +630,13 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
     };
     assert_eq!(report["config"]["tier"], "minimum");
     assert_eq!(report["config"]["config_version"], 2);
+    assert_eq!(report["config"]["base_url"], ha.url.as_str());
 
     // A broken value: rejected with its reasons, logged once, version 2 kept
     // and every event still answered by it.
     extension.set("/lee/test/CONFIGURATION_TIER", "gigantic");
     extension.set("/lee/test/CACHE_BYTES", "lots");
-    let before = other_ha.received().len();
+    let before = ha.received().len();
     let (_, lines) = capture_logs(|| {
         for _ in 0..5 {
             answer(&mut bridge);
@@ -573,7 +644,7 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
     });
     assert_eq!(bridge.config_version(), 2);
     assert_eq!(
-        other_ha.received().len(),
+        ha.received().len(),
         before + 5,
         "no event lost or sent elsewhere"
     );
@@ -590,7 +661,7 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
             .contains("CACHE_BYTES")
     );
 
-    // Fixed: version 3, back on the first Home Assistant.
+    // Fixed: version 3, still on the first Home Assistant.
     extension.set("/lee/test/CONFIGURATION_TIER", "maximum");
     extension.remove("/lee/test/CACHE_BYTES");
     extension.remove("/lee/test/BASE_URL");
@@ -598,6 +669,7 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_and_loses_no_event() {
     answer(&mut bridge);
     assert_eq!(bridge.config_version(), 3);
     assert_eq!(ha.received().len(), first + 1);
+    assert_eq!(other_ha.received().len(), 0);
 
     // The extension failing keeps version 3 too, and says so once.
     extension.fail();

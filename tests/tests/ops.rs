@@ -571,17 +571,23 @@ fn home_assistant_knows_no_area_called_nowhere() {
     assert_eq!(h.posts()[0].0, "POST /api/template HTTP/1.1");
 }
 
-fn skill_request(kind: &str, app: &str, utterance: Option<&str>) -> Vec<u8> {
+/// A custom-skill request; `token` is the account-linked token Alexa adds
+/// once the user linked their account.
+fn skill_request(kind: &str, app: &str, utterance: Option<&str>, token: Option<&str>) -> Vec<u8> {
     let intent = match utterance {
         Some(words) => {
             json!({"name": "CatchAllIntent", "slots": {"utterance": {"name": "utterance", "value": words}}})
         }
         None => Value::Null,
     };
+    let mut user = json!({"userId": "u"});
+    if let Some(token) = token {
+        user["accessToken"] = token.into();
+    }
     serde_json::to_vec(&json!({
         "version": "1.0",
-        "session": {"new": true, "sessionId": "s", "application": {"applicationId": app}, "attributes": {}, "user": {"userId": "u"}},
-        "context": {"System": {"application": {"applicationId": app}, "user": {"userId": "u"}}},
+        "session": {"new": true, "sessionId": "s", "application": {"applicationId": app}, "attributes": {}, "user": user},
+        "context": {"System": {"application": {"applicationId": app}, "user": user}},
         "request": {"type": kind, "requestId": "r", "locale": "en-US", "intent": intent},
     }))
     .unwrap()
@@ -606,13 +612,14 @@ fn a_custom_skill_talks_to_assist() {
             serde_json::from_slice::<Value>(handled.body).unwrap(),
         )
     };
-    let (outcome, launch) = ask(skill_request("LaunchRequest", skill, None));
+    let (outcome, launch) = ask(skill_request("LaunchRequest", skill, None, Some(&ha.token)));
     assert_eq!(outcome, Outcome::Skill(true));
     assert_eq!(launch["response"]["shouldEndSession"], false);
     let (_, said) = ask(skill_request(
         "IntentRequest",
         skill,
         Some("blah blah nonsense"),
+        Some(&ha.token),
     ));
     assert_eq!(said["version"], "1.0");
     assert_eq!(
@@ -628,13 +635,19 @@ fn a_custom_skill_talks_to_assist() {
         serde_json::from_slice::<Value>(&to_assist.body).unwrap(),
         json!({"text": "blah blah nonsense", "language": "en"})
     );
-    let (_, ended) = ask(skill_request("SessionEndedRequest", skill, None));
+    let (_, ended) = ask(skill_request(
+        "SessionEndedRequest",
+        skill,
+        None,
+        Some(&ha.token),
+    ));
     assert_eq!(ended, json!({"version": "1.0", "response": {}}));
     let requests = relay.received().len();
     let (outcome, refused) = ask(skill_request(
         "IntentRequest",
         "amzn1.ask.skill.other",
         Some("unlock the door"),
+        Some(&ha.token),
     ));
     assert_eq!(outcome, Outcome::Skill(false));
     assert!(refused["error"].as_str().unwrap().contains("another skill"));
@@ -644,6 +657,9 @@ fn a_custom_skill_talks_to_assist() {
         "nothing reached Home Assistant"
     );
 }
+
+/// A shared secret long enough to be accepted.
+const SECRET: &str = "s3cret-0123456789abcdef0123456789abcdef";
 
 fn http_op(op: Value, secret: Option<&str>, method: &str) -> Vec<u8> {
     let mut headers = json!({"content-type": "application/json"});
@@ -669,7 +685,8 @@ fn ops_over_a_function_url_need_the_shared_secret() {
     let mut bridge = bridge_from_env(&[
         ("BASE_URL", &server.url),
         ("HA_TOKEN", "t"),
-        ("SHARED_SECRET", "s3cret"),
+        ("SHARED_SECRET", SECRET),
+        ("OPS_OVER_HTTP", "true"),
     ]);
     let op = json!({"op": "ha.state", "entity_id": "light.a"});
     let mut status = |event: Vec<u8>| {
@@ -677,7 +694,7 @@ fn ops_over_a_function_url_need_the_shared_secret() {
         let response: Value = serde_json::from_slice(handled.body).unwrap();
         (handled.outcome, response)
     };
-    let (outcome, response) = status(http_op(op.clone(), Some("s3cret"), "POST"));
+    let (outcome, response) = status(http_op(op.clone(), Some(SECRET), "POST"));
     assert_eq!(outcome, Outcome::Http(200));
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["state"]["state"], "on");
@@ -690,10 +707,10 @@ fn ops_over_a_function_url_need_the_shared_secret() {
         Outcome::Http(401)
     );
     assert_eq!(
-        status(http_op(op.clone(), Some("s3cret"), "GET")).0,
+        status(http_op(op.clone(), Some(SECRET), "GET")).0,
         Outcome::Http(405)
     );
-    let (outcome, response) = status(http_op(json!({"op": "ha.state"}), Some("s3cret"), "POST"));
+    let (outcome, response) = status(http_op(json!({"op": "ha.state"}), Some(SECRET), "POST"));
     assert_eq!(outcome, Outcome::Http(400));
     assert!(response["body"].as_str().unwrap().contains("\"missing\""));
     assert_eq!(
@@ -704,7 +721,7 @@ fn ops_over_a_function_url_need_the_shared_secret() {
     let mut closed = bridge_from_env(&[("BASE_URL", &server.url), ("HA_TOKEN", "t")]);
     assert_eq!(
         closed
-            .handle(&http_op(op, Some("s3cret"), "POST"), None)
+            .handle(&http_op(op, Some(SECRET), "POST"), None)
             .outcome,
         Outcome::Http(403)
     );

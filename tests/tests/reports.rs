@@ -116,7 +116,11 @@ fn function_url_serves_health_and_guards_diagnostics() {
     assert_eq!(response["statusCode"], 200);
     assert_eq!(response["headers"]["content-type"], "application/json");
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body["lee"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        body,
+        json!({"lee": "up", "home_assistant": {"reachable": false}}),
+        "the public health check tells only whether lee and Home Assistant are up"
+    );
     assert_eq!(
         handle(&mut open, &http_get("/diagnostics", Some("x"))).0,
         Outcome::Http(403)
@@ -128,7 +132,8 @@ fn function_url_serves_health_and_guards_diagnostics() {
     let post = br#"{"requestContext":{"http":{"method":"POST","path":"/health"}}}"#;
     assert_eq!(handle(&mut open, post).0, Outcome::Http(405));
 
-    let mut guarded = bridge_from_env(&[("SHARED_SECRET", "s3cret-marker")]);
+    let secret = "s3cret-marker-0123456789abcdef0123";
+    let mut guarded = bridge_from_env(&[("SHARED_SECRET", secret)]);
     assert_eq!(
         handle(&mut guarded, &http_get("/diagnostics", None)).0,
         Outcome::Http(401)
@@ -137,13 +142,14 @@ fn function_url_serves_health_and_guards_diagnostics() {
         handle(&mut guarded, &http_get("/diagnostics", Some("wrong"))).0,
         Outcome::Http(401)
     );
-    let (outcome, response) = handle(
-        &mut guarded,
-        &http_get("/diagnostics", Some("s3cret-marker")),
-    );
+    let (outcome, response) = handle(&mut guarded, &http_get("/diagnostics", Some(secret)));
     assert_eq!(outcome, Outcome::Http(200));
     let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
     assert!(body["metrics"].is_object());
+    // With the secret, /health is the whole report.
+    let (_, response) = handle(&mut guarded, &http_get("/health", Some(secret)));
+    let body: Value = serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+    assert_eq!(body["lee"]["version"], env!("CARGO_PKG_VERSION"));
 }
 
 #[test]
@@ -151,14 +157,14 @@ fn no_report_carries_a_secret() {
     let mut bridge = bridge_from_env(&[
         ("BASE_URL", "http://127.0.0.1:9"),
         ("LONG_LIVED_ACCESS_TOKEN", "marker-llat"),
-        ("SHARED_SECRET", "marker-shared"),
+        ("SHARED_SECRET", "marker-shared-0123456789abcdef0123"),
         ("EXTRA_HEADERS", "CF-Access-Client-Secret: marker-header"),
         ("DEBUG", "true"),
     ]);
     for event in [
         br#"{"health_check": true}"#.to_vec(),
         br#"{"diagnostics": true}"#.to_vec(),
-        http_get("/diagnostics", Some("marker-shared")),
+        http_get("/diagnostics", Some("marker-shared-0123456789abcdef0123")),
     ] {
         let handled = bridge.handle(&event, None);
         let text = String::from_utf8_lossy(handled.body);

@@ -16,11 +16,10 @@
 //!
 //! The flow: build the bridge against the embedded demo home (default,
 //! optionally slowed by `--ha-latency`) or a real Home Assistant
-//! (`--ha-url`, `--token-file`), its transport wrapped to count every
-//! request → ask it for a Discovery and make the built-in mix from the
+//! (`--ha-url`, `--token-file`) → ask it for a Discovery and make the built-in mix from the
 //! endpoints it lists, or open `--events FILE` → for each invocation draw
 //! how it finds the connection, read the clock, the allocator, the engine's
-//! counters and the requests sent around `handle`, and add the modeled
+//! counters around `handle` (the requests it sent among them), and add the modeled
 //! wait on the link for lee and for the baseline → print the tables and
 //! write the SVG chart (`--chart`).
 //!
@@ -31,7 +30,6 @@
 mod alloc;
 mod billing;
 mod chart;
-mod counted;
 mod latency;
 mod measure;
 mod network;
@@ -54,7 +52,6 @@ use lee_host::transport::HttpsTransport;
 use lee_host::{Bridge, MonotonicClock, Outcome};
 
 use crate::billing::Projection;
-use crate::counted::{Counted, Sent};
 use crate::latency::{Latency, Slowed, parse_duration};
 use crate::measure::{Billed, Sample};
 use crate::network::{Arrival, Arrivals, Link, Share};
@@ -173,7 +170,6 @@ fn run(args: &Args) -> Result<(), String> {
         token,
         home,
         target,
-        sent,
     } = build_bridge(args)?;
     let mut event = Vec::with_capacity(Capacities::STANDARD.event_buffer);
 
@@ -232,7 +228,6 @@ fn run(args: &Args) -> Result<(), String> {
             }
         };
         let arrival = arrivals.draw();
-        sent.take();
         let heap_before = HEAP.tally();
         let started = Instant::now();
         let ok = succeeded(bridge.handle(&event, Some(LAMBDA_TIMEOUT)).outcome);
@@ -242,9 +237,9 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let engine = started.elapsed();
         let heap = HEAP.tally().since(heap_before);
-        let requests = sent.take();
         // What the bridge measured of this event.
         let invocation = bridge.last_invocation();
+        let requests = invocation.ha_requests;
         samples.push(Sample {
             kind,
             engine,
@@ -349,56 +344,59 @@ struct Harness {
     home: String,
     /// The same, in a few words (the chart's title).
     target: String,
-    /// The requests it sends, counted.
-    sent: Sent,
 }
 
-/// The bridge against the demo home or `--ha-url`, its requests counted.
+/// The bridge against the demo home or `--ha-url`.
 fn build_bridge(args: &Args) -> Result<Harness, String> {
     let slowed = match args.ha_latency {
         Some(latency) => format!(", {latency} added to each request"),
         None => ", no added latency".to_string(),
     };
-    let (config, problems, (transport, sent), token, home, target) =
-        match (&args.ha_url, &args.token_file) {
-            (Some(url), Some(token_file)) => {
-                let token = read_token(token_file)?;
-                let (mut config, mut problems) = Config::from_env(|name| std::env::var(name).ok());
-                problems.retain(|p| p.variable != "BASE_URL");
-                config.base_url =
-                    Some(BaseUrl::parse(url).map_err(|why| format!("--ha-url {why}"))?);
-                config.long_lived_token = Some(Secret::new(token.clone()));
-                config.ha_token = Some(Secret::new(token.clone()));
-                // Events from a file that carry no token use this one, as in the stdio harness.
-                config.debug = true;
-                let https = HttpsTransport::new(&config, MonotonicClock::new())
-                    .map_err(|e| format!("{}: {}", e.variable, e.message))?
-                    .ok_or("--ha-url gave no transport")?;
-                let home = format!("{url}{slowed}");
-                let slowed = Slowed::new(https, args.ha_latency, args.seed);
-                (config, problems, counted(slowed), token, home, url.clone())
-            }
-            _ => {
-                let config = Config {
-                    long_lived_token: Some(Secret::new(DEMO_TOKEN.into())),
-                    ha_token: Some(Secret::new(DEMO_TOKEN.into())),
-                    ..Config::default()
-                };
-                let home = format!(
-                    "the embedded demo home{slowed} (Home Assistant's Alexa API, and the REST \
+    let (config, problems, transport, token, home, target): (
+        _,
+        _,
+        Box<dyn Transport + Send>,
+        _,
+        _,
+        _,
+    ) = match (&args.ha_url, &args.token_file) {
+        (Some(url), Some(token_file)) => {
+            let token = read_token(token_file)?;
+            let (mut config, mut problems) = Config::from_env(|name| std::env::var(name).ok());
+            problems.retain(|p| p.variable != "BASE_URL");
+            config.base_url = Some(BaseUrl::parse(url).map_err(|why| format!("--ha-url {why}"))?);
+            config.long_lived_token = Some(Secret::new(token.clone()));
+            config.ha_token = Some(Secret::new(token.clone()));
+            // Events from a file that carry no token use this one, as in the stdio harness.
+            config.debug = true;
+            let https = HttpsTransport::new(&config, MonotonicClock::new())
+                .map_err(|e| format!("{}: {}", e.variable, e.message))?
+                .ok_or("--ha-url gave no transport")?;
+            let home = format!("{url}{slowed}");
+            let slowed = Slowed::new(https, args.ha_latency, args.seed);
+            (config, problems, Box::new(slowed), token, home, url.clone())
+        }
+        _ => {
+            let config = Config {
+                long_lived_token: Some(Secret::new(DEMO_TOKEN.into())),
+                ha_token: Some(Secret::new(DEMO_TOKEN.into())),
+                ..Config::default()
+            };
+            let home = format!(
+                "the embedded demo home{slowed} (Home Assistant's Alexa API, and the REST \
                      paths of its ops: states and the switching services)"
-                );
-                let demo = Slowed::new(DemoHome::new(), args.ha_latency, args.seed);
-                (
-                    config,
-                    Vec::new(),
-                    counted(demo),
-                    DEMO_TOKEN.to_string(),
-                    home,
-                    "the embedded demo home".to_string(),
-                )
-            }
-        };
+            );
+            let demo = Slowed::new(DemoHome::new(), args.ha_latency, args.seed);
+            (
+                config,
+                Vec::new(),
+                Box::new(demo),
+                DEMO_TOKEN.to_string(),
+                home,
+                "the embedded demo home".to_string(),
+            )
+        }
+    };
     let target = match args.ha_latency {
         Some(latency) => format!("{target}, {latency} added"),
         None => target,
@@ -413,14 +411,7 @@ fn build_bridge(args: &Args) -> Result<Harness, String> {
         token,
         home,
         target,
-        sent,
     })
-}
-
-/// `transport` with its requests counted, boxed for the bridge, and the count.
-fn counted(transport: impl Transport + Send + 'static) -> (Box<dyn Transport + Send>, Sent) {
-    let (counted, sent) = Counted::new(transport);
-    (Box::new(counted), sent)
 }
 
 /// The token in `path`, trimmed; errors name the file, never its content.
@@ -494,7 +485,6 @@ mod tests {
             mut bridge,
             token,
             home,
-            sent,
             ..
         } = build_bridge(&args).unwrap();
         assert!(home.contains("demo home"));
@@ -505,22 +495,24 @@ mod tests {
         let mut mix = Mix::from_discovery(&discovery, &token, true, 1).unwrap();
         let mut event = Vec::new();
         let mut waited = Duration::ZERO;
-        let (mut counted, mut directives) = (0, 0);
-        sent.take();
+        let (mut directive_requests, mut op_requests) = (0, 0);
         for _ in 0..300 {
             let kind = mix.next_event(&mut event);
             let outcome = bridge.handle(&event, None).outcome;
             assert!(succeeded(outcome), "{kind}: {outcome:?}");
-            waited += bridge.last_invocation().ha_time;
-            counted += sent.take();
-            directives += bridge.last_invocation().ha_requests;
+            let invocation = bridge.last_invocation();
+            waited += invocation.ha_time;
+            match outcome {
+                Outcome::Op(_) => op_requests += invocation.ha_requests,
+                _ => directive_requests += invocation.ha_requests,
+            }
         }
         assert!(waited > Duration::ZERO);
         assert!(bridge.metrics().get(Counter::CacheHits) > 0);
-        // Every directive's request is counted, and the ops' the bridge leaves out.
+        // The link is priced for every request: the directives' and the ops'.
         assert!(
-            directives > 0 && counted > directives,
-            "{counted} {directives}"
+            directive_requests > 0 && op_requests > 0,
+            "{directive_requests} {op_requests}"
         );
     }
 

@@ -14,7 +14,10 @@
 //! | `SSL_CA_BUNDLE` | PEM certificates (a path, or the PEM itself) to trust besides the public web roots |
 //! | `SSL_CLIENT_CERT`, `SSL_CLIENT_KEY` | PEM client certificate chain and key for mutual TLS (paths or PEM) |
 //! | `EXTRA_HEADERS` | headers added to every request: `Name: value, Name2: value2` (e.g. Cloudflare Access) |
-//! | `SHARED_SECRET` | the secret an HTTP request (Function URL) must present in `x-lee-secret` for `/diagnostics` |
+//! | `SHARED_SECRET` | the secret (at least 32 characters) an HTTP request (Function URL) must present in `x-lee-secret` for `/diagnostics`, the full `/health` and, with `OPS_OVER_HTTP`, `POST /op` |
+//! | `OPS_OVER_HTTP` | `true`: engine ops over the Function URL (`POST /op`, with the shared secret); off by default |
+//! | `OPS_ALLOW_SERVICES`, `OPS_DENY_SERVICES` | `domain.service` or `domain.*`, comma separated: lifted from, or added to, the services ops may not call (see [`crate::services`]) |
+//! | `SKILL_USES_OPS_TOKEN` | `true`: a custom-skill request without an account-linked token drives Assist with the ops token; off by default |
 //! | `CONFIGURATION_TIER` | `minimum`, `standard` (default) or `maximum`: capacities, timeouts and breaker thresholds together (see [`Tier`]) |
 //! | `CACHE_ENTRIES`, `CACHE_BYTES`, `MODULE_SLOTS`, `ARENA_BYTES`, `ARENAS`, `EVENT_BUFFER_BYTES`, `RESPONSE_BUFFER_BYTES` | one capacity of the tier, overridden (bytes accept `k`/`KiB` and `m`/`MiB`) |
 //! | `CONNECT_TIMEOUT_MS`, `BREAKER_FAILURES`, `BREAKER_WINDOW_S`, `BREAKER_COOL_DOWN_S` | one timeout or breaker threshold of the tier, overridden |
@@ -275,7 +278,34 @@ pub const VARIABLES: &[&str] = &[
     "KEEPALIVE_TIMEOUT_S",
     "METRICS",
     "DEBUG_TIMINGS",
+    "OPS_OVER_HTTP",
+    "OPS_ALLOW_SERVICES",
+    "OPS_DENY_SERVICES",
+    "SKILL_USES_OPS_TOKEN",
 ];
+
+/// The security-sensitive variables: where the tokens go, how Home
+/// Assistant is trusted, who may ask lee for what. A hot reload never
+/// changes them (see [`crate::reload`]): whoever may write Parameter Store
+/// must not be able to send the tokens elsewhere or open a door to them.
+pub const PINNED: &[&str] = &[
+    "BASE_URL",
+    "NOT_VERIFY_SSL",
+    "SSL_CA_BUNDLE",
+    "SSL_CLIENT_CERT",
+    "SSL_CLIENT_KEY",
+    "EXTRA_HEADERS",
+    "SHARED_SECRET",
+    "DEBUG",
+    "OPS_OVER_HTTP",
+    "OPS_ALLOW_SERVICES",
+    "OPS_DENY_SERVICES",
+    "SKILL_USES_OPS_TOKEN",
+];
+
+/// The shortest `SHARED_SECRET` accepted: it guards a public URL, so it
+/// must not be guessable by trying.
+pub const MIN_SHARED_SECRET: usize = 32;
 
 /// Everything lee reads from the environment for the bridge.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -302,8 +332,14 @@ pub struct Config {
     pub client_identity: Option<(Pem, Secret)>,
     /// Headers added to every request to Home Assistant.
     pub extra_headers: Vec<(String, Secret)>,
-    /// What an HTTP request must present to see diagnostics.
+    /// What an HTTP request must present to see diagnostics (and to run ops).
     pub shared_secret: Option<Secret>,
+    /// Engine ops over the Function URL.
+    pub ops_over_http: bool,
+    /// What ops may call beyond the built-in deny list.
+    pub ops_services: crate::services::ServicePolicy,
+    /// A custom-skill request without its own token may use the ops token.
+    pub skill_uses_ops_token: bool,
     /// Capacities, timeouts and breaker thresholds.
     pub tuning: Tuning,
     /// Write a CloudWatch EMF line per invocation.
@@ -340,6 +376,8 @@ impl Config {
             ("HA_CACHE_WARMING", &mut config.cache_warming),
             ("METRICS", &mut config.metrics),
             ("DEBUG_TIMINGS", &mut config.debug_timings),
+            ("OPS_OVER_HTTP", &mut config.ops_over_http),
+            ("SKILL_USES_OPS_TOKEN", &mut config.skill_uses_ops_token),
         ] {
             if let Some(raw) = var(name) {
                 match parse_flag(&raw) {
@@ -432,9 +470,33 @@ impl Config {
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .map(Secret::new);
-        config.shared_secret = var("SHARED_SECRET")
-            .filter(|s| !s.is_empty())
-            .map(Secret::new);
+        match var("SHARED_SECRET").filter(|s| !s.is_empty()) {
+            Some(secret) if secret.chars().count() < MIN_SHARED_SECRET => problem(
+                "SHARED_SECRET",
+                format!(
+                    "is shorter than {MIN_SHARED_SECRET} characters, so it is not used: make one \
+                     with `openssl rand -hex 32`"
+                ),
+            ),
+            secret => config.shared_secret = secret.map(Secret::new),
+        }
+        for (name, list) in [
+            ("OPS_ALLOW_SERVICES", &mut config.ops_services.allowed),
+            ("OPS_DENY_SERVICES", &mut config.ops_services.denied),
+        ] {
+            if let Some(raw) = var(name) {
+                match crate::services::ServicePolicy::parse_list(&raw) {
+                    Ok(entries) => *list = entries,
+                    Err(why) => problem(name, why),
+                }
+            }
+        }
+        if config.ops_over_http && config.shared_secret.is_none() {
+            problem(
+                "OPS_OVER_HTTP",
+                "needs SHARED_SECRET: without it POST /op stays off".into(),
+            );
+        }
         if let Some(raw) = var("EXTRA_HEADERS") {
             match parse_extra_headers(&raw) {
                 Ok(headers) => config.extra_headers = headers,

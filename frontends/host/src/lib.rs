@@ -27,6 +27,7 @@ pub mod ops;
 pub mod parameters;
 pub mod reload;
 pub mod report;
+pub mod services;
 mod skill;
 pub mod transport;
 
@@ -223,11 +224,13 @@ pub struct Invocation {
     pub ha_requests: u64,
 }
 
-/// The transport, timing every request so an event knows how long it
-/// waited on Home Assistant (backoff waits are lee's, not Home Assistant's).
+/// The transport, timing and counting every request (directives, ops, the
+/// health check) so an event knows how long it waited on Home Assistant
+/// (backoff waits are lee's, not Home Assistant's) and how often it asked.
 struct Timed {
     inner: Box<dyn Transport + Send>,
     waited: Duration,
+    requests: u64,
 }
 
 impl Transport for Timed {
@@ -241,6 +244,7 @@ impl Transport for Timed {
         let started = std::time::Instant::now();
         let answer = self.inner.post_directive(event, token, timeouts, body);
         self.waited += started.elapsed();
+        self.requests += 1;
         answer
     }
 
@@ -257,6 +261,7 @@ impl Transport for Timed {
         let started = std::time::Instant::now();
         let answer = self.inner.rest(request, timeouts, body);
         self.waited += started.elapsed();
+        self.requests += 1;
         answer
     }
 }
@@ -356,8 +361,15 @@ impl Bridge {
             Ok(fetched) => fetched,
             Err(why) => return reloader.keep(self.version, "configuration not re-read", why),
         };
+        reloader.refuse_pinned(reload::pinned_parameters(&fetched));
         let env = &reloader.env;
-        let var = |name: &str| fetched.get(name).cloned().or_else(|| env(name));
+        let var = |name: &str| {
+            if config::PINNED.contains(&name) {
+                env(name)
+            } else {
+                fetched.get(name).cloned().or_else(|| env(name))
+            }
+        };
         let (config, problems) = Config::from_env(var);
         let fingerprint = reload::fingerprint(var);
         let capacities = config.tuning.capacities;
@@ -427,6 +439,16 @@ impl Bridge {
         };
         if config.not_verify_ssl && transport.is_some() {
             tracing::warn!("NOT_VERIFY_SSL is on: Home Assistant's certificate is not verified");
+        }
+        if transport.is_some()
+            && let Some(base) = &config.base_url
+            && transport::unencrypted_over_network(base)
+        {
+            tracing::warn!(
+                "BASE_URL is a plain http:// address on another machine: Home Assistant's \
+                 token crosses the network unencrypted; give BASE_URL an https:// address \
+                 (Nabu Casa, or a reverse proxy with a certificate)"
+            );
         }
         Bridge::with_transport(config, problems, capacities, transport)
     }
@@ -530,6 +552,7 @@ impl Bridge {
             transport: transport.map(|inner| Timed {
                 inner,
                 waited: Duration::ZERO,
+                requests: 0,
             }),
             gateway,
             marks: Marks::default(),
@@ -706,6 +729,7 @@ impl Bridge {
         self.marks = Marks::default();
         if let Some(transport) = &mut self.transport {
             transport.waited = Duration::ZERO;
+            transport.requests = 0;
         }
         self.before = self.metrics.snapshot();
         self.clock.now()
@@ -723,7 +747,11 @@ impl Bridge {
     ) -> Handled<'_> {
         let responded_from = self.marks.gateway_end.get().unwrap_or(classified_at);
         let (took, ended) = self.settle(started);
-        let waited = self.transport.as_ref().map_or(Duration::ZERO, |t| t.waited);
+        let (waited, requests) = self
+            .transport
+            .as_ref()
+            .map_or((Duration::ZERO, 0), |t| (t.waited, t.requests));
+        self.metrics.add(Counter::HaRequests, requests);
         let since = |a: Instant, b: Instant| b.saturating_duration_since(a);
         let stages = match (self.marks.handler_start.get(), self.marks.handler_end.get()) {
             (Some(h_start), Some(h_end)) => Stages {
@@ -748,6 +776,7 @@ impl Bridge {
             Outcome::Directive(Answered::Error(e, _)) => ("directive", Some(e.as_str())),
             Outcome::Health => ("health", None),
             Outcome::Diagnostics => ("diagnostics", None),
+            Outcome::Http(_) if delta(Counter::AuthFailures) > 0 => ("http", Some("UNAUTHORIZED")),
             Outcome::Http(status) => ("http", (status >= 500).then_some("HTTP_ERROR")),
             Outcome::Op(ok) => ("op", (!ok).then_some("OP_ERROR")),
             Outcome::Skill(ok) => ("skill", (!ok).then_some("SKILL_REFUSED")),
@@ -764,7 +793,7 @@ impl Bridge {
             breaker_opens: delta(Counter::BreakerOpens),
             slot_loads: delta(Counter::SlotLoads),
             slot_unloads: delta(Counter::SlotUnloads),
-            ha_requests: delta(Counter::HaRequests),
+            ha_requests: requests,
         };
         let outcome_name = match outcome {
             Outcome::Directive(Answered::PassedThrough) => "passed_through",
@@ -774,6 +803,9 @@ impl Bridge {
         let timings = self.debug_timings || tracing::enabled!(tracing::Level::DEBUG);
         let reason = match outcome {
             Outcome::Directive(Answered::Error(_, reason)) => Some(reason.to_string()),
+            Outcome::Http(_) if error == Some("UNAUTHORIZED") => {
+                Some("the shared secret in x-lee-secret is missing or wrong".to_string())
+            }
             _ => None,
         };
         // Stage fields are written only with timings on (`None` records nothing).
@@ -1003,6 +1035,17 @@ impl Bridge {
                         "language": language,
                     });
                     let token = skill::access_token(&request).map(|t| Secret::new(t.to_string()));
+                    if token.is_none() && !self.config.skill_uses_ops_token {
+                        // Without account linking, every user of the skill would
+                        // drive Assist with the owner's token.
+                        tracing::warn!(
+                            "custom skill: the request carries no account-linked token; asked \
+                             the user to link their account (SKILL_USES_OPS_TOKEN=true lets the \
+                             ops token stand in)"
+                        );
+                        self.report_into(&skill::link_account());
+                        return true;
+                    }
                     let op = serde_json::to_vec(&op).unwrap_or_default();
                     match self.run_op("ha.conversation", &op, token) {
                         Ok(()) => {
@@ -1105,6 +1148,28 @@ impl Bridge {
                 })
             })?;
         let checked = ops::check(op, &args).map_err(Refused::Bad)?;
+        let opening_check = match &checked {
+            Checked::CallService {
+                domain, service, ..
+            } => match self.config.ops_services.verdict(domain, service) {
+                services::Verdict::Allowed => false,
+                services::Verdict::UnlessItOpensTheHome => true,
+                services::Verdict::Denied => {
+                    tracing::warn!(
+                        op = name,
+                        service = format!("{domain}.{service}"),
+                        "engine op refused: the service is on the deny list"
+                    );
+                    return Err(Refused::Bad(lee_core::ha::OpError {
+                        code: "service_not_allowed",
+                        field: "service",
+                        message: "can take over or open the home, so ops may not call it \
+                                  (README, Security): OPS_ALLOW_SERVICES lifts it",
+                    }));
+                }
+            },
+            _ => false,
+        };
         let token = match token.or_else(|| self.op_token.clone()) {
             Some(token) => token,
             None => match &mut self.parameter_token {
@@ -1181,6 +1246,9 @@ impl Bridge {
                         }
                         if let (Some(guard), Some(entity)) = (guard, targets.first()) {
                             client.check_guard(guard, entity, cache, now)?;
+                        }
+                        if opening_check {
+                            client.check_cover_opens(service, &targets, cache, now)?;
                         }
                         let answer = client.call_service(domain, service, &targets, data)?;
                         // Exactly what the call touched: its targets and what HA says changed.
@@ -1325,36 +1393,61 @@ impl Bridge {
 
     /// Answer a Function URL request; returns its status. The answer is in
     /// `self.report`, in the shape Lambda expects for HTTP responses.
+    ///
+    /// The URL may be public, so only `GET /health` answers without the
+    /// shared secret, and then only whether lee and Home Assistant are up.
+    /// The full health report and diagnostics need the secret; ops need
+    /// `OPS_OVER_HTTP` as well. A missing or wrong secret where one is
+    /// needed is logged at warn with the caller's address and counted.
     fn http(&mut self, request: HttpRequest<'_>, event: &[u8]) -> u16 {
         let authorised = match (&self.shared_secret, request.secret) {
             (Some(secret), Some(presented)) => secret.matches(presented),
             _ => false,
         };
+        let guarded = self.shared_secret.is_some();
         let (status, body) = match (request.method, request.path) {
-            ("GET", "/health") => (200, self.health()),
-            ("POST", "/op") if authorised => self.http_op(event),
-            ("POST", "/op") if self.shared_secret.is_some() => (
-                401,
-                json_error("ops need the shared secret in x-lee-secret"),
-            ),
-            ("POST", "/op") => (
-                403,
-                json_error("ops over HTTP are off: set SHARED_SECRET to turn them on"),
-            ),
-            (_, "/op") => (405, json_error("ops are sent with POST")),
-            ("GET", "/diagnostics") => match (&self.shared_secret, request.secret) {
-                (Some(secret), Some(presented)) if secret.matches(presented) => {
-                    (200, self.diagnostics())
+            ("GET", "/health") if authorised => (200, self.health()),
+            ("GET", "/health") => {
+                if guarded && request.secret.is_some() {
+                    self.refuse_secret(&request);
                 }
-                (Some(_), _) => (
+                (200, self.public_health())
+            }
+            ("POST", "/op") if !self.config.ops_over_http => (
+                403,
+                json_error(
+                    "ops over HTTP are off: set OPS_OVER_HTTP=true and a SHARED_SECRET of at \
+                     least 32 characters to turn them on",
+                ),
+            ),
+            ("POST", "/op") if !guarded => (
+                403,
+                json_error("ops over HTTP need a SHARED_SECRET of at least 32 characters"),
+            ),
+            ("POST", "/op") if authorised => self.http_op(event),
+            ("POST", "/op") => {
+                self.refuse_secret(&request);
+                (
+                    401,
+                    json_error("ops need the shared secret in x-lee-secret"),
+                )
+            }
+            (_, "/op") => (405, json_error("ops are sent with POST")),
+            ("GET", "/diagnostics") if authorised => (200, self.diagnostics()),
+            ("GET", "/diagnostics") if guarded => {
+                self.refuse_secret(&request);
+                (
                     401,
                     json_error("diagnostics need the shared secret in x-lee-secret"),
+                )
+            }
+            ("GET", "/diagnostics") => (
+                403,
+                json_error(
+                    "diagnostics over HTTP are off: set a SHARED_SECRET of at least 32 \
+                     characters to turn them on",
                 ),
-                (None, _) => (
-                    403,
-                    json_error("diagnostics over HTTP are off: set SHARED_SECRET to turn them on"),
-                ),
-            },
+            ),
             (_, "/health" | "/diagnostics") => (405, json_error("only GET is supported")),
             _ => (
                 404,
@@ -1368,6 +1461,32 @@ impl Bridge {
         });
         self.report_into(&response);
         status
+    }
+
+    /// A Function URL request that needed the shared secret came without it
+    /// or with a wrong one: warn, naming who asked, and count it.
+    fn refuse_secret(&mut self, request: &HttpRequest<'_>) {
+        self.metrics.incr(Counter::AuthFailures);
+        tracing::warn!(
+            source_ip = request.source_ip.unwrap_or("unknown"),
+            path = request.path,
+            "refused: the shared secret in x-lee-secret is {}",
+            if request.secret.is_some() {
+                "wrong"
+            } else {
+                "missing"
+            }
+        );
+    }
+
+    /// What `GET /health` tells anyone: that lee is up, and whether Home
+    /// Assistant answers. Nothing of the configuration.
+    fn public_health(&mut self) -> serde_json::Value {
+        let health = self.health();
+        serde_json::json!({
+            "lee": "up",
+            "home_assistant": { "reachable": health["home_assistant"]["reachable"] },
+        })
     }
 
     /// `POST /op`: the request's body is an engine op. 200 with its answer
@@ -1407,7 +1526,6 @@ impl Bridge {
 
     fn count(&mut self, outcome: Answered, tally: &Tally) {
         let m = &mut self.metrics;
-        m.add(Counter::HaRequests, u64::from(tally.requests));
         m.add(Counter::Retries, u64::from(tally.retries));
         if tally.breaker_opened {
             m.incr(Counter::BreakerOpens);

@@ -545,11 +545,15 @@ pub(crate) fn check<'a>(op: Op, args: &'a Map<String, Value>) -> Result<Checked<
             let data = match args.get("data") {
                 None | Some(Value::Null) => Map::new(),
                 Some(Value::Object(data)) => {
-                    if data.contains_key("entity_id") {
+                    if crate::services::TARGET_KEYS
+                        .iter()
+                        .any(|key| data.contains_key(*key))
+                    {
                         return Err(error(
                             "conflicting_arguments",
                             "data",
-                            "put targets in entity_id or entity_ids, not in data",
+                            "may not carry targets (entity_id, area_id, device_id, floor_id, \
+                             label_id, target): put them in entity_id, entity_ids or area",
                         ));
                     }
                     data.clone()
@@ -901,9 +905,7 @@ impl Client<'_> {
         Ok(answer)
     }
 
-    /// Check `guard` against `entity`'s attributes, read from the cache when
-    /// fresh, else from Home Assistant (a read; the service is not called
-    /// when the value is refused).
+    /// Check `guard` against `entity`'s attributes (see [`Client::attributes`]).
     pub fn check_guard<E, B>(
         &mut self,
         guard: &Guard,
@@ -915,11 +917,60 @@ impl Client<'_> {
         E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
         B: AsRef<[u8]> + AsMut<[u8]>,
     {
+        let attributes = self.attributes(entity, cache, now)?;
+        guard.check(&attributes).map_err(Failed::Rejected)
+    }
+
+    /// Refuse `cover.<service>` (one that opens) when a cover among
+    /// `targets` is a garage door, gate or door (its `device_class`, see
+    /// [`crate::services`]).
+    pub fn check_cover_opens<E, B>(
+        &mut self,
+        service: &str,
+        targets: &[String],
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<(), Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        for entity in targets.iter().filter(|e| e.starts_with("cover.")) {
+            let attributes = self.attributes(entity, cache, now)?;
+            if crate::services::opens_the_home(attributes["device_class"].as_str()) {
+                tracing::warn!(
+                    entity = entity.as_str(),
+                    service,
+                    "engine op refused: it would open a garage door, gate or door"
+                );
+                return Err(Failed::Rejected(error(
+                    "service_not_allowed",
+                    "entity_id",
+                    "is a garage door, gate or door, which ops may not open: \
+                     OPS_ALLOW_SERVICES lifts this for the service",
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `entity`'s attributes, read from the cache when fresh, else from Home
+    /// Assistant (a read; nothing is called when what it says refuses the op).
+    fn attributes<E, B>(
+        &mut self,
+        entity: &str,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<Value, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
         let cached = cache
             .get(state_key(entity).as_bytes(), now)
             .and_then(state_of)
             .map(<[u8]>::to_vec);
-        let state: Value = match cached {
+        let mut state: Value = match cached {
             Some(raw) => serde_json::from_slice(&raw)
                 .map_err(|_| Failed::Unexpected("a cached state is not JSON"))?,
             None => {
@@ -928,7 +979,7 @@ impl Client<'_> {
                 answer["state"].clone()
             }
         };
-        guard.check(&state["attributes"]).map_err(Failed::Rejected)
+        Ok(state["attributes"].take())
     }
 
     /// The entity ids of `area`, from the cache ([`AREA_TTL`]) or from

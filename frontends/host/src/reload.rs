@@ -20,13 +20,22 @@
 //! with the next version number, and its log line names the variables that
 //! changed, never their values. A failing extension keeps the running
 //! configuration too.
+//!
+//! The security-sensitive variables ([`PINNED`]: where the tokens go, how
+//! Home Assistant is trusted, who may ask for what) are never read from
+//! Parameter Store, only from the function's environment, which only a
+//! deployment sets: a parameter for one is refused, logged at warn by name
+//! (once), and the rest of the reading applies. Whoever may write the prefix
+//! can retune lee or rotate its tokens, but cannot send them to another
+//! host, trust another certificate or open the URL wider; not even at a cold
+//! start, when a pin taken from the first reading would fall to them.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use lee_core::hash::stable_hash;
 
-use crate::config::{Problem, Secret, VARIABLES};
+use crate::config::{PINNED, Problem, Secret, VARIABLES};
 
 /// Where to find configuration parameters, from `PARAMETER_PREFIX`,
 /// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, `AWS_SESSION_TOKEN` and
@@ -88,6 +97,8 @@ impl ParameterSource {
             return Some(Err(problems));
         }
         let agent = ureq::Agent::config_builder()
+            // The extension is on this machine: never through a proxy variable.
+            .proxy(None)
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(2)))
             .build()
@@ -206,6 +217,16 @@ pub fn changed(before: &Fingerprint, after: &Fingerprint) -> Vec<&'static str> {
         .collect()
 }
 
+/// The names among a reading's parameters that are [`PINNED`]: never taken
+/// from Parameter Store, only from the function's own environment.
+pub fn pinned_parameters(fetched: &BTreeMap<&'static str, String>) -> Vec<&'static str> {
+    PINNED
+        .iter()
+        .copied()
+        .filter(|name| fetched.contains_key(name))
+        .collect()
+}
+
 /// Where the environment's values come from (`std::env::var`, normally).
 pub type Environment = Box<dyn Fn(&str) -> Option<String> + Send>;
 
@@ -216,6 +237,8 @@ pub(crate) struct Reloader {
     next_read: Option<Instant>,
     /// The reasons of the last rejection, so each is logged once.
     pub(crate) rejected: Option<String>,
+    /// The pinned names the last reading held, so each refusal is logged once.
+    refused: Vec<&'static str>,
 }
 
 impl Reloader {
@@ -225,7 +248,23 @@ impl Reloader {
             env,
             next_read: None,
             rejected: None,
+            refused: Vec::new(),
         }
+    }
+
+    /// Warn (once for the same names) that these [`PINNED`] parameters were
+    /// not applied.
+    pub(crate) fn refuse_pinned(&mut self, names: Vec<&'static str>) {
+        if !names.is_empty() && names != self.refused {
+            tracing::warn!(
+                refused = names.join(","),
+                "Parameter Store holds {}: security-sensitive settings are read only from \
+                 the function's environment, never from Parameter Store (README, Security); \
+                 set them in the stack and redeploy",
+                names.join(", ")
+            );
+        }
+        self.refused = names;
     }
 
     /// Log why the running configuration `version` is kept, once for the
@@ -300,6 +339,18 @@ mod tests {
             percent_encode("/lee/prod/BASE_URL"),
             "%2Flee%2Fprod%2FBASE_URL"
         );
+    }
+
+    #[test]
+    fn sensitive_variables_are_never_taken_from_parameter_store() {
+        let fetched: BTreeMap<&'static str, String> = [
+            ("BASE_URL", "https://attacker.example.net".to_string()),
+            ("HA_TOKEN", "t2".to_string()),
+            ("SHARED_SECRET", "x".repeat(40)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(pinned_parameters(&fetched), ["BASE_URL", "SHARED_SECRET"]);
     }
 
     #[test]

@@ -121,6 +121,19 @@ pub(crate) fn turn(
 }
 
 /// A custom-skill response saying `speech`, with `conversation_id` kept.
+/// What Alexa says when a request carries no account-linked token and the
+/// ops token may not stand in for it (`SKILL_USES_OPS_TOKEN`).
+pub(crate) const LINK_ACCOUNT: &str =
+    "To talk to Home Assistant, link your account: open the Alexa app and follow the card.";
+
+/// The answer that asks the user to link their account: Alexa shows the
+/// app's account-linking card.
+pub(crate) fn link_account() -> Value {
+    let mut answer = response(Some(LINK_ACCOUNT), true, None);
+    answer["response"]["card"] = json!({ "type": "LinkAccount" });
+    answer
+}
+
 pub(crate) fn response(speech: Option<&str>, end: bool, conversation_id: Option<&str>) -> Value {
     let mut answer = json!({ "version": "1.0", "response": {} });
     if let Some(text) = speech {
