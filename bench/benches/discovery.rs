@@ -37,8 +37,8 @@ use lee_core::bridge::{
 use lee_core::budget::Capacities;
 use lee_core::retry::{Failure, SplitMix64};
 use lee_core::time::{Clock, Instant};
-use lee_host::demo::DemoHome;
-use lee_integration_tests::RealHa;
+use lee_demo::DemoHome;
+use lee_testkit::RealHa;
 use serde_json::Value;
 
 /// Endpoints in the harness's Discovery answer, and in the synthetic one.

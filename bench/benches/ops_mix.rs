@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use lee_core::budget::Capacities;
 use lee_core::retry::{JitterSource, SplitMix64};
-use lee_integration_tests::{RealHa, bridge_sized};
+use lee_testkit::{RealHa, bridge_sized};
 use serde_json::{Value, json};
 
 fn main() {

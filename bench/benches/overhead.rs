@@ -17,7 +17,7 @@ use lee_core::bridge::Answered;
 use lee_core::budget::Capacities;
 use lee_host::Bridge;
 use lee_host::config::{BaseUrl, Config};
-use lee_integration_tests::{RealHa, directive};
+use lee_testkit::{RealHa, directive};
 use serde_json::json;
 
 fn main() {

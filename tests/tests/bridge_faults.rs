@@ -13,7 +13,7 @@ use lee_core::metrics::Counter;
 use lee_core::retry::Failure;
 use lee_host::Bridge;
 use lee_host::config::{BaseUrl, Config, Secret};
-use lee_integration_tests::{AlexaSchema, Fault, FaultServer, KeepAliveServer};
+use lee_testkit::{AlexaSchema, Fault, FaultServer, KeepAliveServer};
 
 const TOKEN: &str = "marker-token-4f2a";
 

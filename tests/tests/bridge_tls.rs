@@ -7,8 +7,8 @@ use lee_core::alexa::ErrorType;
 use lee_core::bridge::{Answered, Reason};
 use lee_core::retry::Failure;
 use lee_host::Bridge;
-use lee_integration_tests::tls::{TestCa, TlsServer};
-use lee_integration_tests::{AlexaSchema, bridge_from_env};
+use lee_testkit::tls::{TestCa, TlsServer};
+use lee_testkit::{AlexaSchema, bridge_from_env};
 
 const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"StateReport","payloadVersion":"3","messageId":"x","correlationToken":"c"},"payload":{}},"context":{"properties":[]}}"#;
 

@@ -1,4 +1,4 @@
-//! The embedded demo home (`lee_host::demo::DemoHome`), through its
+//! The embedded demo home (`lee_demo::DemoHome`), through its
 //! [`Transport`] and as the bridge's transport: every directive it models
 //! is answered the way Home Assistant 2024.3 answers it and changes what a
 //! later ReportState shows, every answer passes through lee unchanged and
@@ -8,7 +8,7 @@
 //! not values).
 //!
 //! What needs the demo's private parts (its UTC formatting) and the
-//! property-based tests stay in `frontends/host/src/demo.rs`.
+//! property-based tests stay in `demo/src/lib.rs`.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -17,10 +17,10 @@ use lee_core::bridge::{Answered, Method, RestRequest, Timeouts, Transport};
 use lee_core::budget::Capacities;
 use lee_core::retry::Failure;
 use lee_core::time::Instant;
+use lee_demo::{DemoHome, ENDPOINT_IDS};
 use lee_host::Bridge;
 use lee_host::config::{BaseUrl, Config};
-use lee_host::demo::{DemoHome, ENDPOINT_IDS};
-use lee_integration_tests::{AlexaSchema, RealHa, directive, header, property};
+use lee_testkit::{AlexaSchema, RealHa, directive, header, property};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "demo-token";
@@ -1029,7 +1029,7 @@ fn demo_states_have_home_assistants_shape() {
     };
     // Home Assistant's own state object, as lee's ha.state op hands it on.
     let mut bridge =
-        lee_integration_tests::bridge_from_env(&[("BASE_URL", &ha.url), ("HA_TOKEN", &ha.token)]);
+        lee_testkit::bridge_from_env(&[("BASE_URL", &ha.url), ("HA_TOKEN", &ha.token)]);
     let op = br#"{"op": "ha.state", "entity_id": "light.bed_light"}"#;
     let answer: Value = serde_json::from_slice(bridge.handle(op, None).body).unwrap();
     let real = answer["state"].clone();

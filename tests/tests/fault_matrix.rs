@@ -19,9 +19,9 @@ use lee_core::bridge::Answered;
 use lee_core::budget::Capacities;
 use lee_core::metrics::Counter;
 use lee_host::Bridge;
-use lee_integration_tests::stale::StaleRelay;
-use lee_integration_tests::tls::{TestCa, TlsServer};
-use lee_integration_tests::{
+use lee_testkit::stale::StaleRelay;
+use lee_testkit::tls::{TestCa, TlsServer};
+use lee_testkit::{
     AlexaSchema, Fault, FaultServer, KeepAliveServer, Received, bridge_sized, capture_logs,
 };
 use serde_json::Value;
@@ -29,7 +29,7 @@ use serde_json::Value;
 const TOKEN: &str = "matrix-marker-token-9d41";
 
 fn event(namespace: &str, name: &str, endpoint: Option<&str>) -> Vec<u8> {
-    lee_integration_tests::directive(namespace, name, endpoint, serde_json::json!({}), TOKEN)
+    lee_testkit::directive(namespace, name, endpoint, serde_json::json!({}), TOKEN)
 }
 
 fn directives() -> [(&'static str, Vec<u8>); 3] {

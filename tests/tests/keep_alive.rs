@@ -16,8 +16,8 @@ use lee_host::Bridge;
 use lee_host::config::Config;
 use lee_host::connection::{Clocks, Stamp};
 use lee_host::transport::HttpsTransport;
-use lee_integration_tests::stale::StaleRelay;
-use lee_integration_tests::{KeepAliveServer, RealHa, directive, header};
+use lee_testkit::stale::StaleRelay;
+use lee_testkit::{KeepAliveServer, RealHa, directive, header};
 
 const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"Response","payloadVersion":"3","messageId":"x","correlationToken":"lee-correlation"},"payload":{}},"context":{"properties":[]}}"#;
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use lee_host::{Bridge, Outcome};
-use lee_integration_tests::{
+use lee_testkit::{
     AlexaSchema, Fault, FaultServer, ParameterExtension, RealHa, bridge_from_env, capture_logs,
     check_emf, directive, shared_dir,
 };
@@ -473,7 +473,7 @@ fn no_secret_reaches_a_log_line_at_any_level() {
             demo_config,
             Vec::new(),
             lee_core::budget::Capacities::STANDARD,
-            Some(Box::new(lee_host::demo::DemoHome::new())),
+            Some(Box::new(lee_demo::DemoHome::new())),
         )
         .unwrap(),
     ));

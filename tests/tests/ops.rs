@@ -4,7 +4,7 @@
 //! service call whose effect shows, and bad arguments that never leave lee.
 
 use lee_host::{Bridge, Outcome};
-use lee_integration_tests::{Fault, FaultServer, RelayedHa, bridge_from_env};
+use lee_testkit::{Fault, FaultServer, RelayedHa, bridge_from_env};
 use serde_json::{Value, json};
 
 struct Harness {
@@ -595,7 +595,7 @@ fn skill_request(kind: &str, app: &str, utterance: Option<&str>, token: Option<&
 
 #[test]
 fn a_custom_skill_talks_to_assist() {
-    let Some(ha) = lee_integration_tests::RealHa::from_env() else {
+    let Some(ha) = lee_testkit::RealHa::from_env() else {
         return;
     };
     let relay = FaultServer::relay_to(&ha.url);

@@ -10,9 +10,7 @@ use std::time::Duration;
 use lee_core::alexa::ErrorType;
 use lee_core::bridge::Answered;
 use lee_host::Bridge;
-use lee_integration_tests::{
-    AlexaSchema, FaultServer, RealHa, RelayedHa, directive, header, property,
-};
+use lee_testkit::{AlexaSchema, FaultServer, RealHa, RelayedHa, directive, header, property};
 use serde_json::Value;
 
 struct Harness {

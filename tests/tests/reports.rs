@@ -6,7 +6,7 @@ use std::net::TcpListener;
 
 use lee_core::budget::Capacities;
 use lee_host::{Bridge, Outcome};
-use lee_integration_tests::{Fault, FaultServer, bridge_from_env, directive};
+use lee_testkit::{Fault, FaultServer, bridge_from_env, directive};
 use serde_json::{Value, json};
 
 fn handle(bridge: &mut Bridge, event: &[u8]) -> (Outcome, Value) {

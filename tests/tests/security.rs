@@ -4,7 +4,7 @@
 //! holds. Home Assistant is a recording stand-in that counts what reaches it.
 
 use lee_host::{Bridge, Outcome};
-use lee_integration_tests::{Fault, FaultServer, bridge_from_env, capture_logs};
+use lee_testkit::{Fault, FaultServer, bridge_from_env, capture_logs};
 use serde_json::{Value, json};
 
 /// Long enough to be accepted.

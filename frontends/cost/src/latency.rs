@@ -139,7 +139,7 @@ mod tests {
 
     use super::*;
     use lee_core::bridge::Method;
-    use lee_host::demo::DemoHome;
+    use lee_demo::DemoHome;
 
     #[test]
     fn latencies_are_read_with_their_units() {

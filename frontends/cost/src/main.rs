@@ -46,8 +46,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lee_core::bridge::{Answered, Transport};
 use lee_core::budget::Capacities;
 use lee_core::metrics::Counter;
+use lee_demo::DemoHome;
 use lee_host::config::{BaseUrl, Config, Secret};
-use lee_host::demo::DemoHome;
 use lee_host::transport::HttpsTransport;
 use lee_host::{Bridge, MonotonicClock, Outcome};
 

@@ -401,7 +401,7 @@ pub fn kind(event: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lee_host::demo::{DemoHome, ENDPOINT_IDS};
+    use lee_demo::{DemoHome, ENDPOINT_IDS};
     use std::collections::BTreeMap;
 
     use lee_core::bridge::{Timeouts, Transport};

@@ -24,7 +24,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use lee_integration_tests::{
+use lee_testkit::{
     AlexaSchema, Fault, FaultServer, ParameterExtension, check_emf, directive, header,
 };
 use serde_json::{Value, json};

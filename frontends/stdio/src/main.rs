@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use lee_demo::DemoHome;
 use lee_host::config::{BaseUrl, Config, Secret};
-use lee_host::demo::DemoHome;
 use lee_host::logging::{JsonLogs, level_from};
 use lee_host::{Bridge, Handled};
 

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use lee_integration_tests::{AlexaSchema, Fault, FaultServer};
+use lee_testkit::{AlexaSchema, Fault, FaultServer};
 use serde_json::Value;
 
 fn lee(args: &[&str], stdin: &[u8]) -> Output {
@@ -232,7 +232,7 @@ fn usage_errors_exit_non_zero_and_say_why() {
 
 #[test]
 fn engine_ops_run_from_the_harness_against_the_real_home_assistant() {
-    let Some(ha) = lee_integration_tests::RealHa::from_env() else {
+    let Some(ha) = lee_testkit::RealHa::from_env() else {
         return;
     };
     let token_file = std::env::temp_dir().join(format!("lee-harness-token-{}", std::process::id()));

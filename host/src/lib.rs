@@ -20,7 +20,6 @@
 
 pub mod config;
 pub mod connection;
-pub mod demo;
 pub mod emf;
 pub mod logging;
 pub mod ops;
