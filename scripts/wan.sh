@@ -144,11 +144,10 @@ else
     lee=$root/target/release/lee
     [ -x "$lee" ] || die "$lee was not built"
     commit=$(git -C "$root" log -1 --format='%h of %cd' --date=iso 2>/dev/null || echo unknown)
-    # What lee-stdio is built from: uncommitted changes there are part of the figures.
-    dirty=$(git -C "$root" status --porcelain -- core frontends/host frontends/stdio Cargo.toml Cargo.lock \
-        2>/dev/null | awk '{print $2}' | paste -sd' ' - || true)
+    # Uncommitted Rust changes may be part of the binary, and so of the figures: say so.
+    dirty=$(git -C "$root" status --porcelain -- '*.rs' '*Cargo.toml' Cargo.lock 2>/dev/null | wc -l || true)
     lee_version="commit $commit"
-    [ -z "$dirty" ] || lee_version="$lee_version, built with uncommitted changes in: $dirty"
+    [ "${dirty:-0}" -eq 0 ] || lee_version="$lee_version, built with $dirty uncommitted Rust files in the tree"
 fi
 
 # Home Assistant: use a running one, else set it up and start it (and stop it afterwards).
