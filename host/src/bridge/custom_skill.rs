@@ -17,7 +17,7 @@ impl Bridge {
         };
         let conversation = skill::conversation_id(&request).map(str::to_string);
         let (speech, end, conversation) =
-            match skill::turn(&request, kind, self.skill_id.as_deref()) {
+            match skill::turn(&request, kind, self.config.skill_id.as_deref()) {
                 Err(skill::SkillRefusal::NotConfigured) => {
                     return self.refuse_skill("custom-skill requests need ALEXA_SKILL_ID");
                 }

@@ -12,8 +12,6 @@ use lee_core::metrics::Counter;
 use lee_core::slots::Load;
 use lee_core::time::Clock;
 
-use crate::config::{self};
-
 use super::{Body, Bridge, Handler, Outcome};
 
 impl Bridge {
@@ -91,7 +89,7 @@ impl Bridge {
         let core = &mut self.core;
         let clock = &self.clock;
         let jitter = &mut self.jitter;
-        let debug_token = self.debug_token.as_ref().map(config::Secret::expose);
+        let debug_token = self.tokens.for_directive_without_one();
         let marks = &self.marks;
         let mut answered = None;
         let served = self.gateway.dispatch(

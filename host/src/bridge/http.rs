@@ -22,11 +22,11 @@ impl Bridge {
     /// `OPS_OVER_HTTP` as well. A missing or wrong secret where one is
     /// needed is logged at warn with the caller's address and counted.
     pub(super) fn http(&mut self, request: HttpRequest<'_>, event: &[u8]) -> u16 {
-        let authorised = match (&self.shared_secret, request.secret) {
+        let authorised = match (&self.config.shared_secret, request.secret) {
             (Some(secret), Some(presented)) => secret.matches(presented),
             _ => false,
         };
-        let guarded = self.shared_secret.is_some();
+        let guarded = self.config.shared_secret.is_some();
         let (status, body) = match (request.method, request.path) {
             ("GET", "/health") if authorised => (200, self.health()),
             ("GET", "/health") => {

@@ -18,6 +18,7 @@ mod observe;
 mod op;
 mod reconfigure;
 mod reports;
+mod tokens;
 
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use lee_core::time::Clock;
 use crate::config::{Config, Problem, Secret};
 use crate::report::{self, Reachability};
 use crate::transport::{self, HttpsTransport};
-use crate::{MonotonicClock, emf, logging, ops, parameters, reload};
+use crate::{MonotonicClock, emf, logging, ops, reload};
 
 pub use observe::{Invocation, Stages};
 use observe::{Marks, RECENT_ERRORS, Timed};
@@ -126,19 +127,13 @@ pub struct Bridge {
     capacities: Capacities,
     problems: Vec<Problem>,
     summary: serde_json::Value,
-    debug_token: Option<Secret>,
-    probe_token: Option<Secret>,
-    shared_secret: Option<Secret>,
     reachability: Option<Reachability>,
     report: Vec<u8>,
     core: bridge::Bridge,
     transport: Option<Timed>,
     gateway: Gateway<Handler, 4>,
     ops: Gateway<ops::Op, 16>,
-    op_token: Option<Secret>,
-    parameter_token: Option<parameters::ParameterToken>,
-    fallback_token: Option<Secret>,
-    skill_id: Option<String>,
+    tokens: tokens::Tokens,
     /// `HA_CACHE_WARMING`: read every state before the first event.
     warm_cache: bool,
     cache: Cache<Box<[EntrySlot]>, Box<[u8]>>,
@@ -152,8 +147,6 @@ pub struct Bridge {
     before: Metrics,
     last: Invocation,
     errors: std::collections::VecDeque<serde_json::Value>,
-    debug_timings: bool,
-    metrics_on: bool,
     /// The configuration running, for comparing a reloaded one with.
     config: Config,
     version: u64,
@@ -311,18 +304,9 @@ impl Bridge {
             capacities,
             summary,
             problems,
-            debug_token: config
-                .debug
-                .then(|| config.long_lived_token.clone())
-                .flatten(),
-            op_token: config.ha_token,
-            parameter_token: config.token_parameter.map(parameters::ParameterToken::new),
-            fallback_token: config.long_lived_token.clone(),
-            skill_id: config.skill_id,
+            tokens: tokens::Tokens::new(&config),
             warm_cache: config.cache_warming,
             ops: op_routes,
-            probe_token: config.long_lived_token,
-            shared_secret: config.shared_secret,
             reachability: None,
             report: Vec::new(),
             core: bridge::Bridge {
@@ -342,8 +326,6 @@ impl Bridge {
             before: Metrics::EMPTY,
             last: Invocation::default(),
             errors: std::collections::VecDeque::with_capacity(RECENT_ERRORS),
-            debug_timings: config.debug_timings,
-            metrics_on: config.metrics,
             cache: Cache::new_zeroed(
                 vec![EntrySlot::EMPTY; capacities.cache_entries].into_boxed_slice(),
                 vec![0u8; capacities.cache_bytes].into_boxed_slice(),
@@ -416,7 +398,7 @@ impl Bridge {
     /// `METRICS=off`. `function` names the function, `request_id` the
     /// invocation.
     pub fn metrics_line(&self, function: &str, request_id: Option<&str>) -> Option<String> {
-        self.metrics_on.then(|| {
+        self.config.metrics.then(|| {
             let high_water = report::peak_rss();
             emf::line(
                 &self.last,

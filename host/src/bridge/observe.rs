@@ -190,7 +190,7 @@ impl Bridge {
             _ => error.unwrap_or("ok"),
         };
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let timings = self.debug_timings || tracing::enabled!(tracing::Level::DEBUG);
+        let timings = self.config.debug_timings || tracing::enabled!(tracing::Level::DEBUG);
         let reason = match outcome {
             Outcome::Directive(Answered::Error(_, reason)) => Some(reason.to_string()),
             Outcome::Http(_) if error == Some("UNAUTHORIZED") => {

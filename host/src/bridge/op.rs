@@ -2,7 +2,7 @@
 //! module slot, the cache, the service policy, and the interpretation of a
 //! checked op ([`crate::ops`]) into requests to Home Assistant.
 
-use lee_core::bridge::{self};
+use lee_core::bridge;
 use lee_core::dispatch::{Call, DispatchError, Served};
 use lee_core::metrics::Counter;
 use lee_core::slots::Load;
@@ -91,12 +91,9 @@ impl Bridge {
             },
             _ => false,
         };
-        let token = match token.or_else(|| self.op_token.clone()) {
+        let token = match token {
             Some(token) => token,
-            None => match &mut self.parameter_token {
-                Some(parameter) => parameter.get().map_err(Refused::TokenParameter)?,
-                None => self.fallback_token.clone().ok_or(Refused::NoToken)?,
-            },
+            None => self.tokens.for_ops()?,
         };
         let transport = self.transport.as_mut().ok_or(Refused::NotConfigured)?;
         let now = self.clock.now();

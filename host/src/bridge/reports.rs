@@ -7,7 +7,6 @@ use std::time::Duration;
 use lee_core::bridge::{self, Transport};
 use lee_core::time::Clock;
 
-use crate::config::Secret;
 use crate::ops;
 use crate::report::{self, Reachability};
 
@@ -30,7 +29,7 @@ impl Bridge {
             let request = bridge::RestRequest {
                 method: bridge::Method::Get,
                 path: "/api/",
-                token: self.probe_token.as_ref().map(Secret::expose),
+                token: self.tokens.for_health_check(),
                 body: b"",
             };
             // `GET /api/` answers a few bytes; any status means reachable.

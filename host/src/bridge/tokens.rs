@@ -1,0 +1,57 @@
+//! Which Home Assistant token each kind of request uses, in one place.
+//!
+//! | request | token |
+//! |---|---|
+//! | an Alexa directive | its own bearer token; without one, `LONG_LIVED_ACCESS_TOKEN` in debug mode only |
+//! | an engine op | `HA_TOKEN`, else the Parameter Store parameter `HA_TOKEN_PARAMETER`, else `LONG_LIVED_ACCESS_TOKEN` |
+//! | a custom-skill request | its account-linked token (the ops token only with `SKILL_USES_OPS_TOKEN`) |
+//! | the health check (`GET /api/`) | `LONG_LIVED_ACCESS_TOKEN`, if any |
+
+use crate::config::{Config, Secret};
+use crate::ops::Refused;
+use crate::parameters::ParameterToken;
+
+/// The configured tokens, and the Parameter Store parameter's cached value.
+pub(super) struct Tokens {
+    ha_token: Option<Secret>,
+    long_lived: Option<Secret>,
+    debug: bool,
+    parameter: Option<ParameterToken>,
+}
+
+impl Tokens {
+    /// The tokens `config` names.
+    pub(super) fn new(config: &Config) -> Tokens {
+        Tokens {
+            ha_token: config.ha_token.clone(),
+            long_lived: config.long_lived_token.clone(),
+            debug: config.debug,
+            parameter: config.token_parameter.clone().map(ParameterToken::new),
+        }
+    }
+
+    /// For a directive that carries no token: the long-lived token, in
+    /// debug mode only.
+    pub(super) fn for_directive_without_one(&self) -> Option<&str> {
+        self.debug
+            .then_some(self.long_lived.as_ref())
+            .flatten()
+            .map(Secret::expose)
+    }
+
+    /// For the health check's `GET /api/`.
+    pub(super) fn for_health_check(&self) -> Option<&str> {
+        self.long_lived.as_ref().map(Secret::expose)
+    }
+
+    /// For an engine op (reading the parameter when it is due).
+    pub(super) fn for_ops(&mut self) -> Result<Secret, Refused> {
+        if let Some(token) = &self.ha_token {
+            return Ok(token.clone());
+        }
+        match &mut self.parameter {
+            Some(parameter) => parameter.get().map_err(Refused::TokenParameter),
+            None => self.long_lived.clone().ok_or(Refused::NoToken),
+        }
+    }
+}
