@@ -9,32 +9,17 @@
 //! first needs the token (never at init), and keeps the value for
 //! `SSM_CACHE_TTL` seconds (default 300). The value is a [`Secret`]: it is
 //! never logged, and a failure says what went wrong without it.
+//!
+//! The setting itself ([`TokenParameter`]) is read and checked by
+//! [`crate::config`]; this module only asks the extension, so it depends on
+//! the configuration and never the other way round.
 
 use std::time::{Duration, Instant};
 
 use crate::config::Secret;
-
-/// Where the token lives and how to ask for it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenParameter {
-    /// The parameter's name.
-    pub name: String,
-    /// The extension's port.
-    pub port: u16,
-    /// `AWS_SESSION_TOKEN`, which the extension demands.
-    pub session_token: Option<Secret>,
-    /// How long a value is kept.
-    pub ttl: Duration,
-}
-
-/// Whether `name` is a Parameter Store name: 1 to 1011 characters of
-/// letters, digits and `_ . - /`.
-pub fn is_parameter_name(name: &str) -> bool {
-    (1..=1011).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-/".contains(&b))
-}
+// The setting and the name rule belong to the configuration, which reads
+// them; they stay reachable here, where the client that uses them lives.
+pub use crate::config::{TokenParameter, is_parameter_name};
 
 /// The token read from Parameter Store, kept for its TTL.
 pub(crate) struct ParameterToken {
@@ -106,15 +91,6 @@ impl ParameterToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parameter_names_are_checked() {
-        assert!(is_parameter_name("/lee/ha_token"));
-        assert!(is_parameter_name("lee.ha-token"));
-        for bad in ["", "a b", "/lee/tok?en", "x&y=z", &"a".repeat(1012)] {
-            assert!(!is_parameter_name(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn without_a_session_token_it_says_so() {

@@ -1,0 +1,122 @@
+//! [`BaseUrl`]: Home Assistant's address (`BASE_URL`), checked to be an
+//! http or https origin the transport can use.
+
+/// Home Assistant's address, checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BaseUrl {
+    /// `http://host:port` or `https://host:port`, without a trailing slash.
+    pub origin: String,
+    /// Whether TLS is used.
+    pub https: bool,
+}
+
+impl BaseUrl {
+    /// Check an address: an http or https URL with a host and no path,
+    /// query or credentials.
+    pub fn parse(raw: &str) -> Result<BaseUrl, String> {
+        let trimmed = raw.trim().trim_end_matches('/');
+        let (https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = trimmed.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err("must start with http:// or https://".into());
+        };
+        if rest.is_empty() {
+            return Err("has no host".into());
+        }
+        if rest.contains(['/', '?', '#']) {
+            return Err(
+                "must be only scheme, host and port (lee adds /api/alexa/smart_home itself)".into(),
+            );
+        }
+        if rest.contains('@') {
+            return Err("must not contain credentials".into());
+        }
+        if !rest
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b))
+        {
+            return Err("has characters a host name cannot have".into());
+        }
+        let (host, port) = match rest.strip_prefix('[') {
+            // An IPv6 literal: [addr] or [addr]:port.
+            Some(bracketed) => match bracketed.split_once(']') {
+                Some((addr, _)) if addr.parse::<std::net::Ipv6Addr>().is_err() => {
+                    return Err("has something in [ ] that is not an IPv6 address".into());
+                }
+                Some((addr, "")) => (addr, None),
+                Some((addr, after)) => (addr, Some(after.strip_prefix(':').unwrap_or("x"))),
+                None => return Err("has an unclosed [ in its host".into()),
+            },
+            None => match rest.split_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (rest, None),
+            },
+        };
+        if host.is_empty() {
+            return Err("has no host".into());
+        }
+        if host.contains(['[', ']']) {
+            return Err("has a [ or ] outside an IPv6 address".into());
+        }
+        if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err("has a port that is not a number from 0 to 65535".into());
+        }
+        Ok(BaseUrl {
+            origin: trimmed.to_string(),
+            https,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls_are_checked() {
+        for good in [
+            "http://127.0.0.1:8123",
+            "https://ha.example.com",
+            "http://[::1]:8123",
+        ] {
+            assert!(BaseUrl::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https://ha.example.com/api",
+            "https://user:pw@ha.example.com",
+            "https://ha example.com",
+            "https://ha.example.com:port",
+            "https://ha.example.com:99999",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Found by fuzzing (config): addresses without a usable host were
+    /// accepted, so the problem showed only as every request failing.
+    #[test]
+    fn base_urls_without_a_usable_host_are_refused() {
+        for bad in [
+            "https://]",
+            "http://:8123",
+            "http://ha]",
+            "http://h[a:80",
+            "http://[]",
+            "http://[zz]:8123",
+            "http://[::1]]",
+        ] {
+            assert!(BaseUrl::parse(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "http://[::1]",
+            "http://[2001:db8::1]:8123",
+            "http://ha:8123",
+        ] {
+            assert!(BaseUrl::parse(good).is_ok(), "{good}");
+        }
+    }
+}
