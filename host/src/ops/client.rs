@@ -1,0 +1,353 @@
+//! The [`Client`]: talks to Home Assistant for one op, through the
+//! [`Transport`] and the breaker of its base URL, and turns each answer into
+//! the op's answer.
+
+use std::borrow::Cow;
+
+use lee_core::bridge::{Method, RestRequest, Timeouts, Transport};
+use lee_core::cache::{Cache, EntrySlot};
+use lee_core::ha::STATES_KEY;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use super::cache::{AREA_KEY_PREFIX, AREA_TTL, STATE_TTL, state_of};
+use super::check::error;
+use super::{Failed, Filter, FromCache, Guard, HA_CLIENT, REFRESH_AT_MOST};
+use super::{state_answer, state_key, states_in_cache};
+
+/// Talks to Home Assistant for one op, through the breaker of its base URL.
+pub(crate) struct Client<'a> {
+    pub transport: &'a mut dyn Transport,
+    pub breaker: &'a mut lee_core::breaker::Breaker,
+    pub clock: &'a dyn lee_core::time::Clock,
+    pub token: &'a str,
+    pub timeouts: Timeouts,
+    /// Where Home Assistant's answer is read.
+    pub buffer: &'a mut [u8],
+}
+
+impl Client<'_> {
+    fn send(&mut self, method: Method, path: &str, body: &[u8]) -> Result<&[u8], Failed> {
+        let request = RestRequest {
+            method,
+            path,
+            token: Some(self.token),
+            body,
+        };
+        let permit = self
+            .breaker
+            .try_acquire(self.clock.now())
+            .map_err(|_| Failed::BreakerOpen)?;
+        let sent = self.transport.rest(&request, self.timeouts, self.buffer);
+        let now = self.clock.now();
+        match sent {
+            Ok(a) if lee_core::retry::is_transient_status(a.status) => {
+                self.breaker.record_failure(permit, now)
+            }
+            Ok(_) => self.breaker.record_success(permit, now),
+            Err(_) => self.breaker.record_failure(permit, now),
+        }
+        let answer = sent.map_err(Failed::Transport)?;
+        let text = &self.buffer[..answer.len];
+        if (200..300).contains(&answer.status) {
+            Ok(text)
+        } else {
+            let plain = String::from_utf8_lossy(text);
+            let short = if plain.len() <= 200 && !plain.contains('<') {
+                plain.trim().to_string()
+            } else {
+                String::new()
+            };
+            Err(Failed::Status(answer.status, short))
+        }
+    }
+
+    /// `GET /api/`.
+    pub fn health(&mut self) -> Result<String, Failed> {
+        let body = self.send(Method::Get, "/api/", b"")?;
+        let message: Value = serde_json::from_slice(body)
+            .map_err(|_| Failed::Unexpected("GET /api/ did not answer JSON"))?;
+        Ok(format!(
+            r#"{{"ok":true,"op":"ha.health","reachable":true,"message":{}}}"#,
+            message.get("message").cloned().unwrap_or(Value::Null)
+        ))
+    }
+
+    /// `GET /api/states/<entity>`.
+    pub fn state(&mut self, entity: &str) -> Result<String, Failed> {
+        let body = self.send(Method::Get, &format!("/api/states/{entity}"), b"")?;
+        let raw: &RawValue =
+            serde_json::from_slice(body).map_err(|_| Failed::Unexpected("a state is not JSON"))?;
+        Ok(state_answer(raw.get()))
+    }
+
+    /// `ha.states` for `filter`: from the cache; reading the few states
+    /// that are missing one by one ([`REFRESH_AT_MOST`]); or reading the
+    /// whole batch.
+    pub fn states_fresh<E, B>(
+        &mut self,
+        filter: &Filter,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<String, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        match states_in_cache(filter, cache, now) {
+            FromCache::Answer(answer) => return Ok(answer),
+            FromCache::Missing(ids) if ids.len() <= REFRESH_AT_MOST => {
+                for id in &ids {
+                    let answer = self.state(id)?;
+                    let _ = cache.insert(
+                        state_key(id).as_bytes(),
+                        HA_CLIENT,
+                        answer.as_bytes(),
+                        STATE_TTL,
+                        now,
+                    );
+                }
+                if let FromCache::Answer(answer) = states_in_cache(filter, cache, now) {
+                    return Ok(answer);
+                }
+            }
+            _ => {}
+        }
+        self.states(filter, cache, now)
+    }
+
+    /// `GET /api/states`: every state, each filed in the cache; the answer
+    /// keeps those `filter` wants.
+    pub fn states<E, B>(
+        &mut self,
+        filter: &Filter,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<String, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let body = self.send(Method::Get, "/api/states", b"")?;
+        let states: Vec<&RawValue> = serde_json::from_slice(body)
+            .map_err(|_| Failed::Unexpected("GET /api/states did not answer a JSON list"))?;
+        let mut answer = String::from(r#"{"ok":true,"op":"ha.states","states":["#);
+        let mut first = true;
+        let mut ids = String::new();
+        for raw in states {
+            #[derive(serde::Deserialize)]
+            struct Head<'a> {
+                #[serde(borrow)]
+                entity_id: Cow<'a, str>,
+            }
+            let Ok(head) = serde_json::from_str::<Head<'_>>(raw.get()) else {
+                continue;
+            };
+            ids.push_str(&head.entity_id);
+            ids.push('\n');
+            // A state that does not fit the cache is still answered.
+            let _ = cache.insert(
+                state_key(&head.entity_id).as_bytes(),
+                HA_CLIENT,
+                state_answer(raw.get()).as_bytes(),
+                STATE_TTL,
+                now,
+            );
+            if filter.keeps(&head.entity_id) {
+                if !first {
+                    answer.push(',');
+                }
+                first = false;
+                answer.push_str(raw.get());
+            }
+        }
+        answer.push_str("]}");
+        // The list goes in last: it is only useful once every state is filed.
+        let _ = cache.insert(
+            STATES_KEY.as_bytes(),
+            HA_CLIENT,
+            ids.as_bytes(),
+            STATE_TTL,
+            now,
+        );
+        Ok(answer)
+    }
+
+    /// Check `guard` against `entity`'s attributes (see [`Client::attributes`]).
+    pub fn check_guard<E, B>(
+        &mut self,
+        guard: &Guard,
+        entity: &str,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<(), Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let attributes = self.attributes(entity, cache, now)?;
+        guard.check(&attributes).map_err(Failed::Rejected)
+    }
+
+    /// Refuse `cover.<service>` (one that opens) when a cover among
+    /// `targets` is a garage door, gate or door (its `device_class`, see
+    /// [`crate::services`]).
+    pub fn check_cover_opens<E, B>(
+        &mut self,
+        service: &str,
+        targets: &[String],
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<(), Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        for entity in targets.iter().filter(|e| e.starts_with("cover.")) {
+            let attributes = self.attributes(entity, cache, now)?;
+            if crate::services::opens_the_home(attributes["device_class"].as_str()) {
+                tracing::warn!(
+                    entity = entity.as_str(),
+                    service,
+                    "engine op refused: it would open a garage door, gate or door"
+                );
+                return Err(Failed::Rejected(error(
+                    "service_not_allowed",
+                    "entity_id",
+                    "is a garage door, gate or door, which ops may not open: \
+                     OPS_ALLOW_SERVICES lifts this for the service",
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// `entity`'s attributes, read from the cache when fresh, else from Home
+    /// Assistant (a read; nothing is called when what it says refuses the op).
+    fn attributes<E, B>(
+        &mut self,
+        entity: &str,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<Value, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let cached = cache
+            .get(state_key(entity).as_bytes(), now)
+            .and_then(state_of)
+            .map(<[u8]>::to_vec);
+        let mut state: Value = match cached {
+            Some(raw) => serde_json::from_slice(&raw)
+                .map_err(|_| Failed::Unexpected("a cached state is not JSON"))?,
+            None => {
+                let answer: Value = serde_json::from_str(&self.state(entity)?)
+                    .map_err(|_| Failed::Unexpected("a state is not JSON"))?;
+                answer["state"].clone()
+            }
+        };
+        Ok(state["attributes"].take())
+    }
+
+    /// The entity ids of `area`, from the cache ([`AREA_TTL`]) or from
+    /// `POST /api/template` with `area_entities`. An area without entities
+    /// (or one Home Assistant does not know) is refused.
+    pub fn area_entities<E, B>(
+        &mut self,
+        area: &str,
+        cache: &mut Cache<E, B>,
+        now: lee_core::time::Instant,
+    ) -> Result<Vec<String>, Failed>
+    where
+        E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
+        B: AsRef<[u8]> + AsMut<[u8]>,
+    {
+        let key = format!("{AREA_KEY_PREFIX}{area}");
+        let listed = match cache.get(key.as_bytes(), now) {
+            Some(cached) => cached.to_vec(),
+            None => {
+                // `area` holds no quote or brace (see `area_arg`): safe inside the template.
+                let template = format!("{{{{ area_entities('{area}') | tojson }}}}");
+                let body = serde_json::to_vec(&serde_json::json!({ "template": template }))
+                    .map_err(|_| Failed::Unexpected("the template could not be written"))?;
+                self.send(Method::Post, "/api/template", &body)?.to_vec()
+            }
+        };
+        let entities: Vec<String> = serde_json::from_slice(&listed)
+            .map_err(|_| Failed::Unexpected("area_entities did not answer a JSON list"))?;
+        if entities.is_empty() {
+            return Err(Failed::Rejected(error(
+                "unknown_area",
+                "area",
+                "has no entities in Home Assistant (or does not exist)",
+            )));
+        }
+        let _ = cache.insert(key.as_bytes(), HA_CLIENT, &listed, AREA_TTL, now);
+        Ok(entities)
+    }
+
+    /// `POST /api/conversation/process`: Assist's speech and the conversation id.
+    pub fn conversation(&mut self, body: &Map<String, Value>) -> Result<String, Failed> {
+        let body = serde_json::to_vec(body)
+            .map_err(|_| Failed::Unexpected("the text could not be written"))?;
+        let answer = self.send(Method::Post, "/api/conversation/process", &body)?;
+        let v: Value = serde_json::from_slice(answer)
+            .map_err(|_| Failed::Unexpected("Assist did not answer JSON"))?;
+        let response = &v["response"];
+        let speech = response["speech"]["plain"]["speech"]
+            .as_str()
+            .ok_or(Failed::Unexpected("Assist's answer has no speech"))?;
+        Ok(serde_json::json!({
+            "ok": true,
+            "op": "ha.conversation",
+            "speech": speech,
+            "conversation_id": v["conversation_id"],
+            "response_type": response["response_type"],
+            "language": response["language"],
+        })
+        .to_string())
+    }
+
+    /// `POST /api/services/<domain>/<service>` with the targets and data.
+    pub fn call_service(
+        &mut self,
+        domain: &str,
+        service: &str,
+        entities: &[String],
+        data: &Map<String, Value>,
+    ) -> Result<String, Failed> {
+        let mut body = data.clone();
+        if !entities.is_empty() {
+            body.insert("entity_id".into(), Value::from(entities.to_vec()));
+        }
+        let body = serde_json::to_vec(&body)
+            .map_err(|_| Failed::Unexpected("the service data could not be written"))?;
+        let answer = self.send(
+            Method::Post,
+            &format!("/api/services/{domain}/{service}"),
+            &body,
+        )?;
+        let changed: &RawValue = serde_json::from_slice(answer)
+            .map_err(|_| Failed::Unexpected("the service call did not answer JSON"))?;
+        Ok(format!(
+            r#"{{"ok":true,"op":"ha.call_service","changed":{}}}"#,
+            changed.get()
+        ))
+    }
+}
+
+/// The entity ids Home Assistant says a service call changed.
+pub(crate) fn changed_entities(answer: &[u8]) -> Vec<String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        changed: Vec<Changed>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Changed {
+        entity_id: String,
+    }
+    serde_json::from_slice::<Answer>(answer)
+        .map(|a| a.changed.into_iter().map(|c| c.entity_id).collect())
+        .unwrap_or_default()
+}
