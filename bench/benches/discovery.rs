@@ -214,10 +214,11 @@ impl Clock for StillClock {
 fn answer(bridge: &mut Bridge, event: &[u8], ha: &mut CannedHa<'_>, out: &mut [u8]) -> usize {
     let mut token_buf = [0u8; 256];
     let mut tally = Tally::default();
+    let deadline = bridge.settings.deadline(StillClock.now(), None);
     let (len, answered) = bridge
         .answer(
             event,
-            None,
+            deadline,
             Io {
                 transport: ha,
                 clock: &StillClock,

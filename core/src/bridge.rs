@@ -136,6 +136,9 @@ impl Settings {
 
     /// The instant by which an event that arrived at `now` must be answered:
     /// `min(Alexa's limit, the Lambda's remaining time) − safety margin`.
+    /// Frontends take it when the event arrives, before any other work, and
+    /// every budget of the event (reload, cache warming, each request) is
+    /// what is left of it.
     pub fn deadline(&self, now: Instant, lambda_remaining: Option<Duration>) -> Instant {
         let limit = match lambda_remaining {
             Some(remaining) => remaining.min(self.alexa_limit),
@@ -421,19 +424,20 @@ pub struct Io<'a> {
 }
 
 impl Bridge {
-    /// Answer one event into `out`: Home Assistant's body on success, an
-    /// ErrorResponse otherwise. Returns the answer's length and how it was made.
+    /// Answer one event into `out` by `deadline` (see [`Settings::deadline`]):
+    /// Home Assistant's body on success, an ErrorResponse otherwise. Returns
+    /// the answer's length and how it was made.
     pub fn answer(
         &mut self,
         event: &[u8],
-        lambda_remaining: Option<Duration>,
+        deadline: Instant,
         io: Io<'_>,
         out: &mut [u8],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
         match classify(event) {
             Ok(Event::Directive(directive)) => {
-                self.answer_directive(&directive, event, lambda_remaining, io, out, tally)
+                self.answer_directive(&directive, event, deadline, io, out, tally)
             }
             Ok(_) => refuse(
                 None,
@@ -450,12 +454,11 @@ impl Bridge {
         &mut self,
         directive: &Directive<'_>,
         event: &[u8],
-        lambda_remaining: Option<Duration>,
+        deadline: Instant,
         mut io: Io<'_>,
         out: &mut [u8],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
-        let deadline = self.settings.deadline(io.clock.now(), lambda_remaining);
         match self.forward_directive(directive, event, deadline, &mut io, out, tally) {
             Ok(len) => Ok((len, Answered::PassedThrough)),
             Err(reason) => refuse(Some(directive), reason, io.message_id, out),
@@ -663,10 +666,11 @@ mod tests {
         let mut out = std::vec![0u8; 4096];
         let mut token_buf = [0u8; 256];
         let mut tally = Tally::default();
+        let deadline = bridge.settings.deadline(clock.now(), lambda_remaining);
         let (len, answered) = bridge
             .answer(
                 event,
-                lambda_remaining,
+                deadline,
                 Io {
                     transport: &mut ha,
                     clock,
@@ -981,13 +985,13 @@ mod tests {
             let mut token_buf = [0u8; 64];
             let mut tally = Tally::default();
             let lambda_remaining = remaining_ms.map(Duration::from_millis);
+            let deadline = Settings::DEFAULT.deadline(clock.now(), lambda_remaining);
             let (len, answered) = bridge()
-                .answer(event, lambda_remaining, Io {
+                .answer(event, deadline, Io {
                     transport: &mut ha, clock: &clock, jitter: &mut SplitMix64::new(3),
                     message_id: [1; 16], debug_token: None, token_buf: &mut token_buf,
                 }, &mut out, &mut tally)
                 .unwrap();
-            let deadline = Settings::DEFAULT.deadline(Instant::ZERO, lambda_remaining);
             prop_assert!(clock.now() <= deadline, "answered at {:?}, deadline {:?}", clock.now(), deadline);
             let v: serde_json::Value = serde_json::from_slice(&out[..len]).unwrap();
             prop_assert!(v["event"].is_object());

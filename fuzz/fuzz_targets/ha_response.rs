@@ -185,10 +185,11 @@ fn run(h: &[u8; HEADER], body: &[u8]) {
     let mut out = vec![0u8; out_len];
     let mut token_buf = [0u8; 256];
     let mut tally = Tally::default();
+    let deadline = Settings::DEFAULT.deadline(clock.now(), lambda_remaining);
     let (len, answered) = bridge
         .answer(
             event,
-            lambda_remaining,
+            deadline,
             Io {
                 transport: &mut ha,
                 clock: &clock,
@@ -202,7 +203,6 @@ fn run(h: &[u8; HEADER], body: &[u8]) {
         )
         .expect("an ErrorResponse always fits 512 bytes");
     let answer = &out[..len];
-    let deadline = Settings::DEFAULT.deadline(Instant::ZERO, lambda_remaining);
     assert!(
         clock.now() <= deadline,
         "answered at {:?}, deadline {deadline:?}",

@@ -33,7 +33,6 @@ pub mod services;
 mod skill;
 pub mod transport;
 
-pub use bridge::{
-    Answer, Bridge, Handled, Invocation, MIN_RESPONSE_BUFFER, Outcome, Stages, StartError,
-};
+pub use bridge::{Answer, Bridge, Handled, Invocation, Outcome, Stages, StartError};
 pub use clock::MonotonicClock;
+pub use config::MIN_RESPONSE_BUFFER;

@@ -133,12 +133,23 @@ impl ParameterSource {
     /// value. Fails as a whole (saying why, never with a value) when the
     /// extension cannot be asked or answers anything but a value or "no
     /// such parameter".
-    pub fn fetch(&self) -> Result<BTreeMap<&'static str, String>, String> {
+    ///
+    /// The whole reading must end within `budget`: it runs inside an event,
+    /// so a slow or hung extension costs that event at most this much.
+    pub fn fetch(&self, budget: Duration) -> Result<BTreeMap<&'static str, String>, String> {
         let session = self.session_token.as_ref().ok_or(
             "AWS_SESSION_TOKEN is not set, so the Parameters and Secrets extension cannot be asked",
         )?;
+        let until = Instant::now() + budget;
         let mut found = BTreeMap::new();
         for &name in VARIABLES {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!(
+                    "the Parameters and Secrets extension did not answer every parameter within {} ms",
+                    budget.as_millis()
+                ));
+            }
             let url = format!(
                 "http://localhost:{}/systemsmanager/parameters/get?name={}&withDecryption=true",
                 self.port,
@@ -148,6 +159,9 @@ impl ParameterSource {
                 .agent
                 .get(&url)
                 .header("X-Aws-Parameters-Secrets-Token", session.expose())
+                .config()
+                .timeout_global(Some(left))
+                .build()
                 .call()
                 .map_err(|_| "the Parameters and Secrets extension did not answer".to_string())?;
             match response.status().as_u16() {
@@ -330,7 +344,12 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(source.ttl(), Duration::ZERO);
-        assert!(source.fetch().unwrap_err().contains("AWS_SESSION_TOKEN"));
+        assert!(
+            source
+                .fetch(Duration::from_secs(1))
+                .unwrap_err()
+                .contains("AWS_SESSION_TOKEN")
+        );
     }
 
     #[test]

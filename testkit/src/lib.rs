@@ -449,6 +449,7 @@ pub struct ParameterExtension {
     parameters: Arc<Mutex<std::collections::BTreeMap<String, String>>>,
     requests: Arc<Mutex<usize>>,
     failing: Arc<Mutex<bool>>,
+    hanging: Arc<Mutex<bool>>,
 }
 
 impl ParameterExtension {
@@ -459,10 +460,12 @@ impl ParameterExtension {
         let parameters = Arc::new(Mutex::new(std::collections::BTreeMap::new()));
         let requests = Arc::new(Mutex::new(0));
         let failing = Arc::new(Mutex::new(false));
-        let (store, count, broken) = (
+        let hanging = Arc::new(Mutex::new(false));
+        let (store, count, broken, hung) = (
             Arc::clone(&parameters),
             Arc::clone(&requests),
             Arc::clone(&failing),
+            Arc::clone(&hanging),
         );
         let session_token = session_token.to_string();
         thread::spawn(move || {
@@ -473,6 +476,9 @@ impl ParameterExtension {
                 // One connection may carry several requests (keep-alive).
                 while let Some(request) = read_request(&mut reader) {
                     *count.lock().expect("lock") += 1;
+                    if *hung.lock().expect("lock") {
+                        thread::sleep(Duration::from_secs(5));
+                    }
                     let (status, body) = if *broken.lock().expect("lock") {
                         (500, "\"internal error\"".to_string())
                     } else {
@@ -495,7 +501,13 @@ impl ParameterExtension {
             parameters,
             requests,
             failing,
+            hanging,
         }
+    }
+
+    /// From now on take 5 s to answer each request, as a hung extension would.
+    pub fn hang(&self) {
+        *self.hanging.lock().expect("lock") = true;
     }
 
     /// From now on answer every request 500, as a failing extension would.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
 use lee_host::{Bridge, Outcome};
 use lee_testkit::{
@@ -681,4 +682,51 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_never_moves_the_tokens
     let kept: Vec<&String> = lines.iter().filter(|l| l.contains("not re-read")).collect();
     assert_eq!(kept.len(), 1, "{lines:#?}");
     assert!(kept[0].contains("HTTP 500"));
+}
+
+#[test]
+fn a_hung_parameter_store_costs_the_directive_that_triggers_a_reload_no_answer() {
+    let session = "session-token-for-the-extension";
+    let extension = ParameterExtension::start(session);
+    extension.hang();
+    let ha = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        turn_on_answer(),
+    )]);
+    let port = extension.port.to_string();
+    let env: BTreeMap<&str, String> = [
+        ("BASE_URL", ha.url.clone()),
+        ("PARAMETER_PREFIX", "/lee/test/".into()),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port),
+        ("AWS_SESSION_TOKEN", session.into()),
+    ]
+    .into_iter()
+    .collect();
+    let mut bridge = Bridge::from_vars(move |name| env.get(name).cloned()).unwrap();
+    // The invocation has 1.5 s left, so its deadline is 1 s away: the reading
+    // that this first event triggers may take a quarter of it, not 5 s.
+    let remaining = Duration::from_millis(1500);
+    let started = std::time::Instant::now();
+    let (handled, lines) = capture_logs(|| {
+        let handled = bridge.handle(&turn_on_switch_a(), Some(remaining));
+        (handled.outcome, handled.body.to_vec())
+    });
+    let took = started.elapsed();
+    assert!(
+        took < remaining,
+        "answered after {took:?}: the Lambda would have timed out"
+    );
+    assert_eq!(
+        handled.0,
+        Outcome::Directive(lee_core::bridge::Answered::PassedThrough),
+        "{}",
+        String::from_utf8_lossy(&handled.1)
+    );
+    assert_eq!(ha.received().len(), 1);
+    assert!(
+        lines.iter().any(|l| l.contains("not re-read")),
+        "{lines:#?}"
+    );
+    assert_eq!(bridge.config_version(), 1);
 }

@@ -2,8 +2,6 @@
 //! slot, and from there to Home Assistant through the core's bridge; an
 //! unreadable event answered as an invalid directive.
 
-use std::time::Duration;
-
 use lee_core::alexa::{Directive, ErrorType, OutputTooSmall};
 use lee_core::bridge::{self, Answered, Io, Reason, Tally};
 use lee_core::dispatch::{Call, DispatchError, Served};
@@ -19,23 +17,20 @@ impl Bridge {
         &mut self,
         classified: Result<Event<'_>, ClassifyError>,
         event: &[u8],
-        lambda_remaining: Option<Duration>,
     ) -> (Outcome, Body) {
         let message_id = self.random_id();
         let mut tally = Tally::default();
-        let (len, outcome) =
-            match self.answer_event(classified, event, lambda_remaining, message_id, &mut tally) {
-                Ok(answered) => answered,
-                // Only an answer echoing a huge correlationToken can outgrow the
-                // buffer; the same error without the echo always fits.
-                Err(OutputTooSmall) => {
-                    bridge::refuse(None, Reason::AnswerTooLarge, message_id, &mut self.out)
-                        .unwrap_or((
-                            0,
-                            Answered::Error(ErrorType::InternalError, Reason::AnswerTooLarge),
-                        ))
-                }
-            };
+        let (len, outcome) = match self.answer_event(classified, event, message_id, &mut tally) {
+            Ok(answered) => answered,
+            // Only an answer echoing a huge correlationToken can outgrow the
+            // buffer; the same error without the echo always fits.
+            Err(OutputTooSmall) => {
+                bridge::refuse(None, Reason::AnswerTooLarge, message_id, &mut self.out).unwrap_or((
+                    0,
+                    Answered::Error(ErrorType::InternalError, Reason::AnswerTooLarge),
+                ))
+            }
+        };
         self.count(outcome, &tally);
         (Outcome::Directive(outcome), Body::Out(len))
     }
@@ -44,13 +39,12 @@ impl Bridge {
         &mut self,
         classified: Result<Event<'_>, ClassifyError>,
         event: &[u8],
-        lambda_remaining: Option<Duration>,
         message_id: [u8; 16],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
         let unreadable = match classified {
             Ok(Event::Directive(directive)) => {
-                return self.forward(&directive, event, lambda_remaining, message_id, tally);
+                return self.forward(&directive, event, message_id, tally);
             }
             Ok(_) => ClassifyError::UnknownEvent,
             Err(e) => e,
@@ -68,7 +62,6 @@ impl Bridge {
         &mut self,
         directive: &Directive<'_>,
         event: &[u8],
-        lambda_remaining: Option<Duration>,
         message_id: [u8; 16],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
@@ -87,6 +80,7 @@ impl Bridge {
             cache_key: None,
         };
         let core = &mut self.core;
+        let deadline = self.deadline;
         let clock = &self.clock;
         let jitter = &mut self.jitter;
         let debug_token = self.tokens.for_directive_without_one();
@@ -113,7 +107,7 @@ impl Bridge {
                     token_buf,
                 };
                 let answered_now =
-                    core.answer_directive(directive, event, lambda_remaining, io, out, tally);
+                    core.answer_directive(directive, event, deadline, io, out, tally);
                 marks.handler_end.set(Some(clock.now()));
                 let (len, outcome) = answered_now?;
                 answered = Some(outcome);

@@ -33,9 +33,9 @@ use lee_core::metrics::Metrics;
 use lee_core::module::ModuleId;
 use lee_core::retry::SplitMix64;
 use lee_core::slots::{Policy, SlotEntry, SlotPool};
-use lee_core::time::Clock;
+use lee_core::time::{Clock, Instant};
 
-use crate::config::{Config, Problem, Secret};
+use crate::config::{Config, MIN_RESPONSE_BUFFER, Problem, Secret};
 use crate::report::{self, Reachability};
 use crate::transport::{self, HttpsTransport};
 use crate::{MonotonicClock, emf, logging, ops, reload};
@@ -52,10 +52,6 @@ enum Handler {
     /// Forward an Alexa Smart Home directive to Home Assistant.
     AlexaDirective,
 }
-
-/// The smallest answer buffer lee runs with: room for any ErrorResponse
-/// that echoes nothing from the event.
-pub const MIN_RESPONSE_BUFFER: usize = 4096;
 
 /// Why a bridge could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +139,9 @@ pub struct Bridge {
     clock: MonotonicClock,
     out: Box<[u8]>,
     marks: Marks,
+    /// The current event's deadline, taken when it arrived: every budget of
+    /// the event (reload, cache warming, each request) is what is left of it.
+    deadline: Instant,
     /// The metrics when the current event began.
     before: Metrics,
     last: Invocation,
@@ -323,6 +322,7 @@ impl Bridge {
             }),
             gateway,
             marks: Marks::default(),
+            deadline: Instant::ZERO,
             before: Metrics::EMPTY,
             last: Invocation::default(),
             errors: std::collections::VecDeque::with_capacity(RECENT_ERRORS),
@@ -384,7 +384,7 @@ impl Bridge {
         });
         let span = tracing::info_span!("event", kind = "unreadable");
         let _entered = span.enter();
-        let (outcome, body) = self.answer_classified(too_large, &[], None);
+        let (outcome, body) = self.answer_classified(too_large, &[]);
         self.finish(started, started, outcome, body, None)
     }
 
@@ -416,6 +416,10 @@ impl Bridge {
         lambda_remaining: Option<Duration>,
         alexa_only: bool,
     ) -> Handled<'_> {
+        self.deadline = self
+            .core
+            .settings
+            .deadline(self.clock.now(), lambda_remaining);
         if !alexa_only {
             self.reload_if_due();
             if std::mem::take(&mut self.warm_cache) {
@@ -484,7 +488,7 @@ impl Bridge {
                 let ok = self.skill(kind, event);
                 (Outcome::Skill(ok), Body::Report)
             }
-            classified => self.answer_classified(classified, event, lambda_remaining),
+            classified => self.answer_classified(classified, event),
         };
         self.finish(started, classified_at, outcome, body, message_id)
     }

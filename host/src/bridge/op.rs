@@ -117,11 +117,7 @@ impl Bridge {
         };
         let timeouts = bridge::Timeouts {
             connect: self.core.settings.connect_timeout,
-            total: self
-                .core
-                .settings
-                .deadline(now, None)
-                .saturating_duration_since(now),
+            total: self.deadline.saturating_duration_since(now),
         };
         let breaker = &mut self.core.breaker;
         let clock = &self.clock;

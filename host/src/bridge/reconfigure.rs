@@ -3,10 +3,17 @@
 //! replaces it with the next version, keeping what the process has seen; an
 //! invalid one is refused and the running one kept.
 
+use lee_core::time::Clock;
+
 use crate::config::{self, Config};
 use crate::reload;
 
 use super::Bridge;
+
+/// The most of an event's time a reading of Parameter Store may take: the
+/// extension answers in about a millisecond a parameter, and a hung one must
+/// not cost the event that happens to trigger the reading its answer.
+const RELOAD_BUDGET: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Bridge {
     /// Read Parameter Store again when the reading is due; apply a valid
@@ -18,7 +25,8 @@ impl Bridge {
         if !reloader.due() {
             return;
         }
-        let fetched = match reloader.source.fetch() {
+        let left = self.deadline.saturating_duration_since(self.clock.now());
+        let fetched = match reloader.source.fetch(RELOAD_BUDGET.min(left / 4)) {
             Ok(fetched) => fetched,
             Err(why) => return reloader.keep(self.version, "configuration not re-read", why),
         };
@@ -58,6 +66,7 @@ impl Bridge {
         // What the process has seen so far stays: counts, recent errors, and
         // (same Home Assistant, same thresholds) the breaker and the cache.
         next.version = self.version + 1;
+        next.deadline = self.deadline;
         next.fingerprint = fingerprint;
         next.reloader = self.reloader.take();
         next.metrics = self.metrics;

@@ -24,7 +24,7 @@ impl Bridge {
         {
             let timeouts = bridge::Timeouts {
                 connect: self.core.settings.connect_timeout,
-                total: HEALTH_CHECK_TIMEOUT,
+                total: HEALTH_CHECK_TIMEOUT.min(self.deadline.saturating_duration_since(now)),
             };
             let request = bridge::RestRequest {
                 method: bridge::Method::Get,

@@ -57,7 +57,7 @@ pub use base_url::BaseUrl;
 pub use secret::Secret;
 pub use tls::Pem;
 pub use token_parameter::{TokenParameter, is_parameter_name};
-pub use tuning::{Tier, Tuning};
+pub use tuning::{MIN_RESPONSE_BUFFER, Tier, Tuning};
 
 /// One problem with the environment.
 #[derive(Clone, Debug, PartialEq, Eq)]

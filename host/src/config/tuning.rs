@@ -8,6 +8,10 @@ use std::time::Duration;
 use lee_core::breaker::BreakerConfig;
 use lee_core::budget::{Capacities, MemoryBudget};
 
+/// The smallest answer buffer lee runs with: room for any ErrorResponse
+/// that echoes nothing from the event.
+pub const MIN_RESPONSE_BUFFER: usize = 4096;
+
 /// A preset of capacities, timeouts and breaker thresholds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Tier {
@@ -132,10 +136,10 @@ pub(super) fn read_tuning(
             ),
         }
     }
-    if tuning.capacities.response_buffer < crate::MIN_RESPONSE_BUFFER {
+    if tuning.capacities.response_buffer < MIN_RESPONSE_BUFFER {
         problem(
             "RESPONSE_BUFFER_BYTES",
-            format!("must be at least {} bytes", crate::MIN_RESPONSE_BUFFER),
+            format!("must be at least {} bytes", MIN_RESPONSE_BUFFER),
         );
         tuning.capacities = preset.capacities;
     } else if let Err(over) = MemoryBudget::default().check(&tuning.capacities) {
