@@ -30,8 +30,10 @@ use core::time::Duration;
 use crate::alexa::{Directive, ErrorResponse, ErrorType, MessageId, OutputTooSmall, TokenError};
 use crate::breaker::Breaker;
 use crate::event::{ClassifyError, Event, classify};
+pub use crate::guard::Tally;
+use crate::guard::{Guarded, Refusal};
 use crate::json::{self, JsonError};
-use crate::retry::{Backoff, Decision, Effect, Failure, JitterSource, RetryPlan};
+use crate::retry::{Backoff, Effect, Failure, JitterSource, RetryPlan};
 use crate::time::{Clock, Instant};
 
 /// How deeply Home Assistant's answer may nest before it is refused. A
@@ -270,110 +272,31 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Counts of what one [`forward`] did, for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Requests sent (attempts).
-    pub requests: u32,
-    /// Attempts after the first.
-    pub retries: u32,
-    /// Whether the breaker opened during this forward.
-    pub breaker_opened: bool,
-    /// Time spent waiting on Home Assistant.
-    pub ha_time: Duration,
-}
-
-/// Everything [`forward`] needs besides the event.
-pub struct Forward<'a> {
-    /// The breaker of the Home Assistant base URL.
-    pub breaker: &'a mut Breaker,
-    /// Backoff and deadline of this event.
-    pub plan: RetryPlan,
-    /// Connect timeout per attempt.
-    pub connect_timeout: Duration,
-    /// The network.
-    pub transport: &'a mut dyn Transport,
-    /// The clock.
-    pub clock: &'a dyn Clock,
-    /// Jitter for the backoff.
-    pub jitter: &'a mut dyn JitterSource,
-}
-
-/// Send `event` to Home Assistant with `token`, retrying only where `effect`
-/// and the failure allow and the deadline leaves room. On success the
-/// answer, already checked to be a complete Alexa JSON message, is in
-/// `body[..len]`.
+/// Send `event` to Home Assistant with `token` through one guarded call
+/// ([`Guarded::call`]: retrying only where `effect` and the failure allow and
+/// the deadline leaves room). On success the answer, already checked to be a
+/// complete Alexa JSON message, is in `body[..len]`.
 pub fn forward(
-    f: Forward<'_>,
+    f: Guarded<'_>,
     event: &[u8],
     token: &str,
     effect: Effect,
     body: &mut [u8],
     tally: &mut Tally,
 ) -> Result<usize, Reason> {
-    let Forward {
-        breaker,
-        plan,
-        connect_timeout,
-        transport,
-        clock,
-        jitter,
-    } = f;
-    let opens_before = breaker.stats().opens;
-    let mut attempts = 0;
-    let result = loop {
-        let now = clock.now();
-        if !plan.may_start(now) {
-            break Err(Reason::DeadlinePassed);
-        }
-        let permit = match breaker.try_acquire(now) {
-            Ok(permit) => permit,
-            Err(rejected) => {
-                break Err(Reason::BreakerOpen {
-                    retry_after: rejected.retry_after,
-                });
-            }
-        };
-        attempts += 1;
-        tally.requests += 1;
-        let remaining = plan.remaining(now);
-        let timeouts = Timeouts {
-            connect: connect_timeout.min(remaining),
-            total: remaining,
-        };
-        let sent = transport.post_directive(event, token, timeouts, body);
-        let answered = clock.now();
-        tally.ha_time += answered.saturating_duration_since(now);
-        let failure = match sent {
-            Ok(HaAnswer { status, len }) if (200..300).contains(&status) => {
-                breaker.record_success(permit, answered);
-                break alexa_json(body, len);
-            }
-            Ok(HaAnswer { status, .. }) => {
-                // Home Assistant (or its proxy) answered: only "try later"
-                // statuses say it is in trouble.
-                if crate::retry::is_transient_status(status) {
-                    breaker.record_failure(permit, answered);
-                } else {
-                    breaker.record_success(permit, answered);
-                }
-                Failure::Status(status)
-            }
-            Err(failure) => {
-                breaker.record_failure(permit, answered);
-                failure
-            }
-        };
-        match plan.decide(attempts, failure, effect, answered, jitter) {
-            Decision::RetryAt(at) => {
-                tally.retries += 1;
-                transport.wait_until(at);
-            }
-            Decision::GiveUp(_) => break Err(Reason::Failed(failure)),
-        }
-    };
-    tally.breaker_opened |= breaker.stats().opens > opens_before;
-    result
+    let answer = f
+        .call(effect, tally, |transport, timeouts| {
+            transport.post_directive(event, token, timeouts, body)
+        })
+        .map_err(|refusal| match refusal {
+            Refusal::BreakerOpen { retry_after } => Reason::BreakerOpen { retry_after },
+            Refusal::DeadlinePassed => Reason::DeadlinePassed,
+            Refusal::Failed(failure) => Reason::Failed(failure),
+        })?;
+    if !(200..300).contains(&answer.status) {
+        return Err(Reason::Failed(Failure::Status(answer.status)));
+    }
+    alexa_json(body, answer.len)
 }
 
 /// Check that `body[..len]` is one complete JSON object with an `event` member.
@@ -487,7 +410,7 @@ impl Bridge {
             (Err(e), _) => return Err(Reason::Token(e)),
         };
         forward(
-            Forward {
+            Guarded {
                 breaker: &mut self.breaker,
                 plan: RetryPlan::new(self.settings.backoff, deadline, self.settings.min_attempt),
                 connect_timeout: self.settings.connect_timeout,

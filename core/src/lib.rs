@@ -32,6 +32,7 @@ pub mod budget;
 pub mod cache;
 pub mod dispatch;
 pub mod event;
+pub mod guard;
 pub mod ha;
 pub mod hash;
 pub mod json;

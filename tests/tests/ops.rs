@@ -827,3 +827,34 @@ fn the_ops_token_can_come_from_parameter_store() {
     assert_eq!(answer["error"]["code"], "token_parameter");
     assert!(!answer.to_string().contains("marker"));
 }
+
+#[test]
+fn a_read_is_retried_like_a_directive_and_a_service_call_that_may_have_arrived_is_not() {
+    let state = br#"{"entity_id":"light.a","state":"on","attributes":{}}"#;
+    let busy = || Fault::Respond(503, "text/html", b"<h1>503</h1>".to_vec());
+    // A read: Home Assistant's proxy says "try later", then answers.
+    let (server, mut bridge) = scripted(vec![
+        busy(),
+        Fault::Respond(200, "application/json", state.to_vec()),
+    ]);
+    let answer = answer_of(
+        &mut bridge,
+        json!({"op": "ha.state", "entity_id": "light.a"}),
+    );
+    assert_eq!(answer["state"]["state"], "on", "{answer}");
+    assert_eq!(server.received().len(), 2, "the read was asked again");
+    assert_eq!(bridge.metrics().get(lee_core::metrics::Counter::Retries), 1);
+
+    // A service call whose connection closed after sending: it may have
+    // switched the light, so it is not sent again.
+    let (server, mut bridge) = scripted(vec![
+        Fault::Close,
+        Fault::Respond(200, "application/json", b"[]".to_vec()),
+    ]);
+    let answer = answer_of(
+        &mut bridge,
+        json!({"op": "ha.call_service", "domain": "light", "service": "turn_on", "entity_id": "light.a"}),
+    );
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert_eq!(server.received().len(), 1, "never sent twice");
+}

@@ -2,9 +2,10 @@
 //! module slot, the cache, the service policy, and the interpretation of a
 //! checked op ([`crate::ops`]) into requests to Home Assistant.
 
-use lee_core::bridge;
 use lee_core::dispatch::{Call, DispatchError, Served};
+use lee_core::guard::Tally;
 use lee_core::metrics::Counter;
+use lee_core::retry::RetryPlan;
 use lee_core::slots::Load;
 use lee_core::time::Clock;
 
@@ -115,13 +116,13 @@ impl Bridge {
             operation: name,
             cache_key: cache_key.as_deref().map(str::as_bytes),
         };
-        let timeouts = bridge::Timeouts {
-            connect: self.core.settings.connect_timeout,
-            total: self.deadline.saturating_duration_since(now),
-        };
+        let settings = self.core.settings;
+        let plan = RetryPlan::new(settings.backoff, self.deadline, settings.min_attempt);
         let breaker = &mut self.core.breaker;
         let clock = &self.clock;
+        let jitter = &mut self.jitter;
         let marks = &self.marks;
+        let mut retries = 0;
         let served = self.ops.dispatch(
             &call,
             now,
@@ -134,11 +135,14 @@ impl Bridge {
                     transport,
                     breaker,
                     clock,
+                    jitter,
                     token: token.expose(),
-                    timeouts,
+                    plan,
+                    connect_timeout: settings.connect_timeout,
+                    tally: Tally::default(),
                     buffer: out,
                 };
-                let answer = match &checked {
+                let run = |client: &mut ops::Client, cache: &mut _| match &checked {
                     Checked::Health => client.health(),
                     Checked::State { entity } => client.state(entity),
                     Checked::States { filter } => client.states_fresh(filter, cache, now),
@@ -183,7 +187,10 @@ impl Bridge {
                         let states = client.states_fresh(&ops::Filter::All, cache, now)?;
                         ops::find(&states, name, filter, *limit)
                     }
-                }?;
+                };
+                let answer = run(&mut client, cache);
+                retries = client.tally.retries;
+                let answer = answer?;
                 let dst = out.get_mut(..answer.len()).ok_or(ops::Failed::Unexpected(
                     "the answer is larger than lee's answer buffer",
                 ))?;
@@ -193,6 +200,7 @@ impl Bridge {
             },
         );
         self.marks.gateway_end.set(Some(self.clock.now()));
+        self.metrics.add(Counter::Retries, u64::from(retries));
         let len = match served {
             Ok(served) => {
                 match served {

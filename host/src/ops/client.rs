@@ -4,9 +4,11 @@
 
 use std::borrow::Cow;
 
-use lee_core::bridge::{Method, RestRequest, Timeouts, Transport};
+use lee_core::bridge::{Method, RestRequest, Transport};
 use lee_core::cache::{Cache, EntrySlot};
+use lee_core::guard::{Guarded, Refusal, Tally};
 use lee_core::ha::STATES_KEY;
+use lee_core::retry::{Effect, JitterSource, RetryPlan};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -15,18 +17,27 @@ use super::check::error;
 use super::{Failed, Filter, FromCache, Guard, HA_CLIENT, REFRESH_AT_MOST};
 use super::{state_answer, state_key, states_in_cache};
 
-/// Talks to Home Assistant for one op, through the breaker of its base URL.
+/// Talks to Home Assistant for one op, each request a guarded call.
 pub(crate) struct Client<'a> {
     pub transport: &'a mut dyn Transport,
     pub breaker: &'a mut lee_core::breaker::Breaker,
     pub clock: &'a dyn lee_core::time::Clock,
+    pub jitter: &'a mut dyn JitterSource,
     pub token: &'a str,
-    pub timeouts: Timeouts,
+    /// The backoff and the event's deadline, shared by all its requests.
+    pub plan: RetryPlan,
+    pub connect_timeout: std::time::Duration,
+    /// What the requests did, for metrics.
+    pub tally: Tally,
     /// Where Home Assistant's answer is read.
     pub buffer: &'a mut [u8],
 }
 
 impl Client<'_> {
+    /// One request to Home Assistant through the core's guarded call: the
+    /// breaker, the event's deadline, and retries where they are safe (reads:
+    /// every `GET` and the template that resolves an area; a service call or
+    /// Assist only when nothing was sent).
     fn send(&mut self, method: Method, path: &str, body: &[u8]) -> Result<&[u8], Failed> {
         let request = RestRequest {
             method,
@@ -34,20 +45,27 @@ impl Client<'_> {
             token: Some(self.token),
             body,
         };
-        let permit = self
-            .breaker
-            .try_acquire(self.clock.now())
-            .map_err(|_| Failed::BreakerOpen)?;
-        let sent = self.transport.rest(&request, self.timeouts, self.buffer);
-        let now = self.clock.now();
-        match sent {
-            Ok(a) if lee_core::retry::is_transient_status(a.status) => {
-                self.breaker.record_failure(permit, now)
-            }
-            Ok(_) => self.breaker.record_success(permit, now),
-            Err(_) => self.breaker.record_failure(permit, now),
+        let effect = match (method, path) {
+            (Method::Get, _) | (Method::Post, "/api/template") => Effect::ReadOnly,
+            (Method::Post, _) => Effect::SideEffect,
+        };
+        let buffer = &mut *self.buffer;
+        let answer = Guarded {
+            breaker: self.breaker,
+            plan: self.plan,
+            connect_timeout: self.connect_timeout,
+            transport: self.transport,
+            clock: self.clock,
+            jitter: self.jitter,
         }
-        let answer = sent.map_err(Failed::Transport)?;
+        .call(effect, &mut self.tally, |transport, timeouts| {
+            transport.rest(&request, timeouts, buffer)
+        })
+        .map_err(|refusal| match refusal {
+            Refusal::BreakerOpen { .. } => Failed::BreakerOpen,
+            Refusal::DeadlinePassed => Failed::DeadlinePassed,
+            Refusal::Failed(failure) => Failed::Transport(failure),
+        })?;
         let text = &self.buffer[..answer.len];
         if (200..300).contains(&answer.status) {
             Ok(text)

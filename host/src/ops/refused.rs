@@ -15,6 +15,8 @@ pub(crate) enum Failed {
     Unexpected(&'static str),
     /// The breaker is open: Home Assistant failed repeatedly, no request was made.
     BreakerOpen,
+    /// Too little of the event's time was left to ask Home Assistant.
+    DeadlinePassed,
     /// The target's own limits refuse the value; the service was not called.
     Rejected(OpError),
 }
@@ -64,6 +66,11 @@ pub(crate) fn error_answer(op: &str, refused: &Refused) -> Value {
         ),
         Refused::Failed(Failed::Unexpected(what)) => ("unexpected_answer", "", what.to_string()),
         Refused::Failed(Failed::Rejected(e)) => (e.code, e.field, e.message.to_string()),
+        Refused::Failed(Failed::DeadlinePassed) => (
+            "unreachable",
+            "",
+            "too little time was left to ask Home Assistant".to_string(),
+        ),
         Refused::Failed(Failed::BreakerOpen) => (
             "unreachable",
             "",

@@ -1,0 +1,284 @@
+//! One guarded call to Home Assistant: the breaker, the retry plan and the
+//! deadline around one attempt, repeated where the failure and the request's
+//! [`Effect`] allow.
+//!
+//! Directives ([`crate::bridge::forward`]) and engine ops (the host's op
+//! client) both call Home Assistant through [`Guarded::call`], so they share
+//! one rule for when a request is repeated: a failure before any byte was
+//! sent (refused, a name that does not resolve, connect timeout) may be
+//! retried; a failure after sending only for a read ([`Effect::ReadOnly`]);
+//! a "try later" status (429, 502, 503, 504) like a failure after sending;
+//! never past the deadline. The breaker counts what Home Assistant (or its
+//! proxy) did: a transport failure or a "try later" status is a failure, any
+//! other answer a success.
+//!
+//! What it must never do: repeat a request with side effects that may have
+//! reached Home Assistant, start an attempt the deadline leaves no room for,
+//! or sleep (waiting goes through [`Transport::wait_until`]).
+
+use core::time::Duration;
+
+use crate::breaker::Breaker;
+use crate::bridge::{HaAnswer, Timeouts, Transport};
+use crate::retry::{Decision, Effect, Failure, JitterSource, RetryPlan, is_transient_status};
+use crate::time::{Clock, Instant};
+
+/// Counts of what one guarded call did, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Requests sent (attempts).
+    pub requests: u32,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// Whether the breaker opened during this call.
+    pub breaker_opened: bool,
+    /// Time spent waiting on Home Assistant.
+    pub ha_time: Duration,
+}
+
+/// Why a guarded call ended without an answer from Home Assistant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The breaker is open: failing fast, no network.
+    BreakerOpen {
+        /// Until a probe is let through.
+        retry_after: Duration,
+    },
+    /// Not enough of the budget was left to start an attempt.
+    DeadlinePassed,
+    /// The last attempt failed this way, and no other was allowed.
+    Failed(Failure),
+}
+
+/// Everything a guarded call needs besides the attempt itself.
+pub struct Guarded<'a> {
+    /// The breaker of Home Assistant's base URL.
+    pub breaker: &'a mut Breaker,
+    /// Backoff and deadline.
+    pub plan: RetryPlan,
+    /// Connect timeout per attempt.
+    pub connect_timeout: Duration,
+    /// The network.
+    pub transport: &'a mut dyn Transport,
+    /// The clock.
+    pub clock: &'a dyn Clock,
+    /// Jitter for the backoff.
+    pub jitter: &'a mut dyn JitterSource,
+}
+
+impl Guarded<'_> {
+    /// Make `attempt` (one request through the transport, with the time
+    /// limits it is given) until Home Assistant answers, or the breaker, the
+    /// failure, the `effect` or the deadline say stop.
+    ///
+    /// `Ok` holds Home Assistant's last answer, whatever its status: a 2xx,
+    /// a status that is not worth repeating, or a "try later" status when no
+    /// further attempt fits. `Err` says why there was no answer at all.
+    pub fn call(
+        self,
+        effect: Effect,
+        tally: &mut Tally,
+        mut attempt: impl FnMut(&mut dyn Transport, Timeouts) -> Result<HaAnswer, Failure>,
+    ) -> Result<HaAnswer, Refusal> {
+        let Guarded {
+            breaker,
+            plan,
+            connect_timeout,
+            transport,
+            clock,
+            jitter,
+        } = self;
+        let opens_before = breaker.stats().opens;
+        let mut attempts = 0;
+        let result = loop {
+            let now = clock.now();
+            if !plan.may_start(now) {
+                break Err(Refusal::DeadlinePassed);
+            }
+            let permit = match breaker.try_acquire(now) {
+                Ok(permit) => permit,
+                Err(rejected) => {
+                    break Err(Refusal::BreakerOpen {
+                        retry_after: rejected.retry_after,
+                    });
+                }
+            };
+            attempts += 1;
+            tally.requests += 1;
+            let remaining = plan.remaining(now);
+            let timeouts = Timeouts {
+                connect: connect_timeout.min(remaining),
+                total: remaining,
+            };
+            let sent = attempt(&mut *transport, timeouts);
+            let answered = clock.now();
+            tally.ha_time += answered.saturating_duration_since(now);
+            let failure = match sent {
+                Ok(answer) if (200..300).contains(&answer.status) => {
+                    breaker.record_success(permit, answered);
+                    break Ok(answer);
+                }
+                Ok(answer) => {
+                    // Home Assistant (or its proxy) answered: only "try
+                    // later" statuses say it is in trouble.
+                    if is_transient_status(answer.status) {
+                        breaker.record_failure(permit, answered);
+                    } else {
+                        breaker.record_success(permit, answered);
+                    }
+                    match retry(
+                        &plan,
+                        attempts,
+                        Failure::Status(answer.status),
+                        effect,
+                        answered,
+                        jitter,
+                    ) {
+                        Some(at) => {
+                            tally.retries += 1;
+                            transport.wait_until(at);
+                            continue;
+                        }
+                        None => break Ok(answer),
+                    }
+                }
+                Err(failure) => {
+                    breaker.record_failure(permit, answered);
+                    failure
+                }
+            };
+            match retry(&plan, attempts, failure, effect, answered, jitter) {
+                Some(at) => {
+                    tally.retries += 1;
+                    transport.wait_until(at);
+                }
+                None => break Err(Refusal::Failed(failure)),
+            }
+        };
+        tally.breaker_opened |= breaker.stats().opens > opens_before;
+        result
+    }
+}
+
+/// When to make the next attempt, if the plan allows one.
+fn retry(
+    plan: &RetryPlan,
+    attempts: u32,
+    failure: Failure,
+    effect: Effect,
+    now: Instant,
+    jitter: &mut dyn JitterSource,
+) -> Option<Instant> {
+    match plan.decide(attempts, failure, effect, now, jitter) {
+        Decision::RetryAt(at) => Some(at),
+        Decision::GiveUp(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::breaker::BreakerConfig;
+    use crate::bridge::RestRequest;
+    use crate::retry::{Backoff, SplitMix64};
+    use core::cell::Cell;
+
+    /// A clock that moves only when the transport waits or answers.
+    #[derive(Default)]
+    struct ManualClock(Cell<u64>);
+
+    impl Clock for ManualClock {
+        fn now(&self) -> Instant {
+            Instant::from_micros(self.0.get())
+        }
+    }
+
+    /// Answers each request with the next scripted result, 10 ms later.
+    struct Scripted<'c> {
+        script: [Result<HaAnswer, Failure>; 2],
+        sent: usize,
+        clock: &'c ManualClock,
+    }
+
+    impl Transport for Scripted<'_> {
+        fn post_directive(
+            &mut self,
+            _: &[u8],
+            _: &str,
+            _: Timeouts,
+            _: &mut [u8],
+        ) -> Result<HaAnswer, Failure> {
+            unreachable!("this test sends REST requests")
+        }
+
+        fn wait_until(&mut self, until: Instant) {
+            self.clock.0.set(until.as_micros());
+        }
+
+        fn rest(
+            &mut self,
+            _: &RestRequest<'_>,
+            _: Timeouts,
+            _: &mut [u8],
+        ) -> Result<HaAnswer, Failure> {
+            let answer = self.script[self.sent.min(1)];
+            self.sent += 1;
+            self.clock.0.set(self.clock.0.get() + 10_000);
+            answer
+        }
+    }
+
+    /// Two attempts at most: a failure after sending, then an answer.
+    fn run(effect: Effect) -> (Result<HaAnswer, Refusal>, usize, Tally) {
+        let clock = ManualClock::default();
+        let mut transport = Scripted {
+            script: [
+                Err(Failure::ReadTimeout),
+                Ok(HaAnswer {
+                    status: 200,
+                    len: 0,
+                }),
+            ],
+            sent: 0,
+            clock: &clock,
+        };
+        let mut breaker = Breaker::new(BreakerConfig::DEFAULT);
+        let mut tally = Tally::default();
+        let request = RestRequest {
+            method: crate::bridge::Method::Get,
+            path: "/api/",
+            token: None,
+            body: b"",
+        };
+        let result = Guarded {
+            breaker: &mut breaker,
+            plan: RetryPlan::new(
+                Backoff::DEFAULT,
+                Instant::from_millis(7_500),
+                Duration::from_millis(250),
+            ),
+            connect_timeout: Duration::from_secs(2),
+            transport: &mut transport,
+            clock: &clock,
+            jitter: &mut SplitMix64::new(1),
+        }
+        .call(effect, &mut tally, |t, timeouts| {
+            t.rest(&request, timeouts, &mut [])
+        });
+        (result, transport.sent, tally)
+    }
+
+    #[test]
+    fn a_read_is_asked_again_after_a_failure_that_may_have_reached_home_assistant() {
+        let (result, sent, tally) = run(Effect::ReadOnly);
+        assert_eq!(result.map(|a| a.status), Ok(200));
+        assert_eq!((sent, tally.requests, tally.retries), (2, 2, 1));
+    }
+
+    #[test]
+    fn a_request_with_side_effects_is_not() {
+        let (result, sent, tally) = run(Effect::SideEffect);
+        assert_eq!(result, Err(Refusal::Failed(Failure::ReadTimeout)));
+        assert_eq!((sent, tally.retries), (1, 0));
+    }
+}
