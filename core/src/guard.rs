@@ -10,7 +10,8 @@
 //! a "try later" status (429, 502, 503, 504) like a failure after sending;
 //! never past the deadline. The breaker counts what Home Assistant (or its
 //! proxy) did: a transport failure or a "try later" status is a failure, any
-//! other answer a success.
+//! other answer a success. How long Home Assistant took is the frontend's to
+//! measure, around its transport (the host times every request once).
 //!
 //! What it must never do: repeat a request with side effects that may have
 //! reached Home Assistant, start an attempt the deadline leaves no room for,
@@ -32,8 +33,6 @@ pub struct Tally {
     pub retries: u32,
     /// Whether the breaker opened during this call.
     pub breaker_opened: bool,
-    /// Time spent waiting on Home Assistant.
-    pub ha_time: Duration,
 }
 
 /// Why a guarded call ended without an answer from Home Assistant.
@@ -112,7 +111,6 @@ impl Guarded<'_> {
             };
             let sent = attempt(&mut *transport, timeouts);
             let answered = clock.now();
-            tally.ha_time += answered.saturating_duration_since(now);
             let failure = match sent {
                 Ok(answer) if (200..300).contains(&answer.status) => {
                     breaker.record_success(permit, answered);

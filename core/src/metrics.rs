@@ -78,7 +78,7 @@ named_enum! {
     pub enum Timer {
         /// From event bytes in to response bytes out.
         Event => "event",
-        /// Waiting on Home Assistant, per request.
+        /// Waiting on Home Assistant, per event that asked it (every request and retry).
         HaLatency => "ha_latency",
     }
 }

@@ -142,6 +142,9 @@ impl Bridge {
             .as_ref()
             .map_or((Duration::ZERO, 0), |t| (t.waited, t.requests));
         self.metrics.add(Counter::HaRequests, requests);
+        if requests > 0 {
+            self.metrics.observe(Timer::HaLatency, waited);
+        }
         let since = |a: Instant, b: Instant| b.saturating_duration_since(a);
         let stages = match (self.marks.handler_start.get(), self.marks.handler_end.get()) {
             (Some(h_start), Some(h_end)) => Stages {
@@ -272,9 +275,6 @@ impl Bridge {
         }
         if let Answered::Error(_, Reason::BreakerOpen { .. }) = outcome {
             m.incr(Counter::BreakerRejections);
-        }
-        if tally.requests > 0 {
-            m.observe(Timer::HaLatency, tally.ha_time);
         }
         if let Answered::Error(error, _) = outcome {
             m.incr(match error {
