@@ -1,6 +1,6 @@
 //! What lee does to a large Home Assistant answer: a Discovery of 53
 //! endpoints (about 66 KB) passed through the core bridge
-//! (`lee_core::bridge::Bridge::answer`) from an in-memory transport, so the
+//! (`lee_core::bridge::HomeAssistant::answer`) from an in-memory transport, so the
 //! time is lee's alone: classify the directive, unescape its token, ask the
 //! breaker and the retry plan, check the answer as one complete JSON object
 //! with an `event` (bounded depth, no recursion), and pass it through
@@ -31,8 +31,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use lee_bench::{TOKEN, discovery_directive};
 use lee_core::breaker::{Breaker, BreakerConfig};
 use lee_core::bridge::{
-    ANSWER_MAX_DEPTH, Answered, Bridge, HaAnswer, Io, RestRequest, Settings, Tally, Timeouts,
-    Transport,
+    ANSWER_MAX_DEPTH, Answered, Context, HaAnswer, HomeAssistant, RestRequest, Settings, Tally,
+    Timeouts, Transport,
 };
 use lee_core::budget::Capacities;
 use lee_core::retry::{Failure, SplitMix64};
@@ -211,7 +211,12 @@ impl Clock for StillClock {
 }
 
 /// One pass of the Discovery through the bridge; the answer's length.
-fn answer(bridge: &mut Bridge, event: &[u8], ha: &mut CannedHa<'_>, out: &mut [u8]) -> usize {
+fn answer(
+    bridge: &mut HomeAssistant,
+    event: &[u8],
+    ha: &mut CannedHa<'_>,
+    out: &mut [u8],
+) -> usize {
     let mut token_buf = [0u8; 256];
     let mut tally = Tally::default();
     let deadline = bridge.settings.deadline(StillClock.now(), None);
@@ -219,7 +224,7 @@ fn answer(bridge: &mut Bridge, event: &[u8], ha: &mut CannedHa<'_>, out: &mut [u
         .answer(
             event,
             deadline,
-            Io {
+            Context {
                 transport: ha,
                 clock: &StillClock,
                 jitter: &mut SplitMix64::new(1),
@@ -245,7 +250,7 @@ fn discovery_pass_through(c: &mut Criterion) {
     );
     let n = body.endpoints;
     let event = discovery_directive(TOKEN);
-    let mut bridge = Bridge {
+    let mut bridge = HomeAssistant {
         settings: Settings::DEFAULT,
         breaker: Breaker::new(BreakerConfig::DEFAULT),
     };

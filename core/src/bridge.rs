@@ -6,7 +6,7 @@
 //! [`Transport`] (HTTPS to Home Assistant, or a script in tests) and a
 //! [`Clock`]; this module decides.
 //!
-//! The flow of [`Bridge::answer`]:
+//! The flow of [`HomeAssistant::answer`]:
 //! 1. [`classify`] the event; an unreadable one is answered `INVALID_DIRECTIVE`
 //!    with the reason in its message;
 //! 2. refuse a `payloadVersion` other than `"3"` (`INVALID_DIRECTIVE`);
@@ -322,16 +322,19 @@ pub enum Answered {
     Error(ErrorType, Reason),
 }
 
-/// The bridge's standing parts: settings, and the breaker of Home Assistant.
-pub struct Bridge {
+/// Home Assistant as lee reaches it for directives: the time limits and
+/// retry schedule, and the breaker of its base URL.
+pub struct HomeAssistant {
     /// Time limits and retry schedule.
     pub settings: Settings,
     /// The breaker of the configured Home Assistant base URL.
     pub breaker: Breaker,
 }
 
-/// What one call to [`Bridge::answer`] may use.
-pub struct Io<'a> {
+/// What answering one directive uses besides the directive: the network,
+/// the clock, randomness, the fallback token and scratch space for the
+/// directive's own token.
+pub struct Context<'a> {
     /// The network.
     pub transport: &'a mut dyn Transport,
     /// The clock.
@@ -346,7 +349,7 @@ pub struct Io<'a> {
     pub token_buf: &'a mut [u8],
 }
 
-impl Bridge {
+impl HomeAssistant {
     /// Answer one event into `out` by `deadline` (see [`Settings::deadline`]):
     /// Home Assistant's body on success, an ErrorResponse otherwise. Returns
     /// the answer's length and how it was made.
@@ -354,37 +357,37 @@ impl Bridge {
         &mut self,
         event: &[u8],
         deadline: Instant,
-        io: Io<'_>,
+        context: Context<'_>,
         out: &mut [u8],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
         match classify(event) {
             Ok(Event::Directive(directive)) => {
-                self.answer_directive(&directive, event, deadline, io, out, tally)
+                self.answer_directive(&directive, event, deadline, context, out, tally)
             }
             Ok(_) => refuse(
                 None,
                 Reason::Unreadable(ClassifyError::UnknownEvent),
-                io.message_id,
+                context.message_id,
                 out,
             ),
-            Err(e) => refuse(None, Reason::Unreadable(e), io.message_id, out),
+            Err(e) => refuse(None, Reason::Unreadable(e), context.message_id, out),
         }
     }
 
-    /// Answer a directive already read from `event` (see [`Bridge::answer`]).
+    /// Answer a directive already read from `event` (see [`HomeAssistant::answer`]).
     pub fn answer_directive(
         &mut self,
         directive: &Directive<'_>,
         event: &[u8],
         deadline: Instant,
-        mut io: Io<'_>,
+        mut context: Context<'_>,
         out: &mut [u8],
         tally: &mut Tally,
     ) -> Result<(usize, Answered), OutputTooSmall> {
-        match self.forward_directive(directive, event, deadline, &mut io, out, tally) {
+        match self.forward_directive(directive, event, deadline, &mut context, out, tally) {
             Ok(len) => Ok((len, Answered::PassedThrough)),
-            Err(reason) => refuse(Some(directive), reason, io.message_id, out),
+            Err(reason) => refuse(Some(directive), reason, context.message_id, out),
         }
     }
 
@@ -393,7 +396,7 @@ impl Bridge {
         directive: &Directive<'_>,
         event: &[u8],
         deadline: Instant,
-        io: &mut Io<'_>,
+        context: &mut Context<'_>,
         out: &mut [u8],
         tally: &mut Tally,
     ) -> Result<usize, Reason> {
@@ -401,10 +404,10 @@ impl Bridge {
             return Err(Reason::PayloadVersion);
         }
         let token = match directive.scope {
-            Some(scope) => scope.unescape_token(io.token_buf),
+            Some(scope) => scope.unescape_token(context.token_buf),
             None => Err(TokenError::Missing),
         };
-        let token = match (token, io.debug_token) {
+        let token = match (token, context.debug_token) {
             (Ok(token), _) => token,
             (Err(TokenError::Missing), Some(fallback)) => fallback,
             (Err(e), _) => return Err(Reason::Token(e)),
@@ -414,9 +417,9 @@ impl Bridge {
                 breaker: &mut self.breaker,
                 plan: RetryPlan::new(self.settings.backoff, deadline, self.settings.min_attempt),
                 connect_timeout: self.settings.connect_timeout,
-                transport: io.transport,
-                clock: io.clock,
-                jitter: io.jitter,
+                transport: context.transport,
+                clock: context.clock,
+                jitter: context.jitter,
             },
             event,
             token,
@@ -574,7 +577,7 @@ mod tests {
     }
 
     fn run_with(
-        bridge: &mut Bridge,
+        bridge: &mut HomeAssistant,
         clock: &ManualClock,
         event: &[u8],
         script: impl IntoIterator<Item = Ha>,
@@ -594,7 +597,7 @@ mod tests {
             .answer(
                 event,
                 deadline,
-                Io {
+                Context {
                     transport: &mut ha,
                     clock,
                     jitter: &mut SplitMix64::new(1),
@@ -621,8 +624,8 @@ mod tests {
         }
     }
 
-    fn bridge() -> Bridge {
-        Bridge {
+    fn bridge() -> HomeAssistant {
+        HomeAssistant {
             settings: Settings::DEFAULT,
             breaker: Breaker::new(BreakerConfig::DEFAULT),
         }
@@ -910,7 +913,7 @@ mod tests {
             let lambda_remaining = remaining_ms.map(Duration::from_millis);
             let deadline = Settings::DEFAULT.deadline(clock.now(), lambda_remaining);
             let (len, answered) = bridge()
-                .answer(event, deadline, Io {
+                .answer(event, deadline, Context {
                     transport: &mut ha, clock: &clock, jitter: &mut SplitMix64::new(3),
                     message_id: [1; 16], debug_token: None, token_buf: &mut token_buf,
                 }, &mut out, &mut tally)

@@ -11,10 +11,12 @@
 //! The flow through it: a frontend classifies an event and asks the gateway to
 //! dispatch `(interface, operation)`. A cache hit is answered at once without
 //! touching the handler's module; otherwise the module is loaded into a slot
-//! (LIGS), the handler runs with the slot's arena as scratch memory and talks
-//! to Home Assistant through the frontend's transport, guarded by a breaker and
-//! a retry plan that respects the event's deadline. Afterwards the slot is
-//! reclaimed according to its policy (LUGS) and the metrics are updated.
+//! on first use (LIGS, "load it when it's going to be served"), the handler
+//! runs with the slot's arena as scratch memory and talks to Home Assistant
+//! through the frontend's transport, guarded by a breaker and a retry plan that
+//! respects the event's deadline. Afterwards the slot is reclaimed according
+//! to its policy (LUGS, "let it go when done serving": its arena is zeroed and
+//! returned to the pool) and the metrics are updated.
 //!
 //! What it must never do: perform I/O, read a clock or the environment, or
 //! allocate. It is `#![no_std]` and builds with no allocator at all; every
@@ -32,6 +34,7 @@ pub mod budget;
 pub mod cache;
 pub mod dispatch;
 pub mod event;
+pub mod failure;
 pub mod guard;
 pub mod ha;
 pub mod hash;

@@ -16,8 +16,8 @@ use std::collections::{HashMap, VecDeque};
 
 use lee_core::breaker::{Breaker, BreakerConfig};
 use lee_core::bridge::{
-    ANSWER_MAX_DEPTH, Answered, Bridge, HaAnswer, Io, Reason, RestRequest, Settings, Tally,
-    Timeouts, Transport,
+    ANSWER_MAX_DEPTH, Answered, Context, HaAnswer, HomeAssistant, Reason, RestRequest, Settings,
+    Tally, Timeouts, Transport,
 };
 use lee_core::retry::{Failure, SplitMix64};
 use lee_core::time::{Clock, Instant};
@@ -178,7 +178,7 @@ fn run(h: &[u8; HEADER], body: &[u8]) {
         clock: &clock,
         sent: Vec::new(),
     };
-    let mut bridge = Bridge {
+    let mut bridge = HomeAssistant {
         settings: Settings::DEFAULT,
         breaker: Breaker::new(BreakerConfig::DEFAULT),
     };
@@ -190,7 +190,7 @@ fn run(h: &[u8; HEADER], body: &[u8]) {
         .answer(
             event,
             deadline,
-            Io {
+            Context {
                 transport: &mut ha,
                 clock: &clock,
                 jitter: &mut SplitMix64::new(7),

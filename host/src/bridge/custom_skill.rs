@@ -9,7 +9,7 @@ use super::Bridge;
 
 impl Bridge {
     /// Answer a custom-skill request (see [`skill`]); the answer is left in
-    /// `self.report`. Returns whether the request was served.
+    /// `self.json_answer`. Returns whether the request was served.
     pub(super) fn skill(&mut self, kind: &str, event: &[u8]) -> bool {
         let request: serde_json::Value = match serde_json::from_slice(event) {
             Ok(request) => request,
@@ -48,14 +48,14 @@ impl Bridge {
                              the user to link their account (SKILL_USES_OPS_TOKEN=true lets the \
                              ops token stand in)"
                         );
-                        self.report_into(&skill::link_account());
+                        self.answer_json(&skill::link_account());
                         return true;
                     }
                     let op = serde_json::to_vec(&op).unwrap_or_default();
                     match self.run_op("ha.conversation", &op, token) {
                         Ok(()) => {
                             let answer: serde_json::Value =
-                                serde_json::from_slice(&self.report).unwrap_or_default();
+                                serde_json::from_slice(&self.json_answer).unwrap_or_default();
                             let speech = answer["speech"].as_str().map(str::to_string);
                             let id = answer["conversation_id"].as_str().map(str::to_string);
                             (speech, false, id.or(conversation))
@@ -76,13 +76,13 @@ impl Bridge {
                 }
             };
         let answer = skill::response(speech.as_deref(), end, conversation.as_deref());
-        self.report_into(&answer);
+        self.answer_json(&answer);
         true
     }
 
     pub(super) fn refuse_skill(&mut self, why: &'static str) -> bool {
         tracing::warn!("custom-skill request refused: {why}");
-        self.report_into(&serde_json::json!({ "error": why }));
+        self.answer_json(&serde_json::json!({ "error": why }));
         false
     }
 }

@@ -3,7 +3,7 @@
 //! unreadable event answered as an invalid directive.
 
 use lee_core::alexa::{Directive, ErrorType, OutputTooSmall};
-use lee_core::bridge::{self, Answered, Io, Reason, Tally};
+use lee_core::bridge::{self, Answered, Context, Reason, Tally};
 use lee_core::dispatch::{Call, DispatchError, Served};
 use lee_core::event::{ClassifyError, Event};
 use lee_core::metrics::Counter;
@@ -79,7 +79,7 @@ impl Bridge {
             operation: directive.namespace,
             cache_key: None,
         };
-        let core = &mut self.core;
+        let home_assistant = &mut self.home_assistant;
         let deadline = self.deadline;
         let clock = &self.clock;
         let jitter = &mut self.jitter;
@@ -98,7 +98,7 @@ impl Bridge {
                 // A token too long for the arena cannot be valid: an empty buffer
                 // makes the core refuse it as malformed.
                 let token_buf = arena.alloc(raw_len).unwrap_or_default();
-                let io = Io {
+                let context = Context {
                     transport,
                     clock,
                     jitter,
@@ -106,8 +106,8 @@ impl Bridge {
                     debug_token,
                     token_buf,
                 };
-                let answered_now =
-                    core.answer_directive(directive, event, deadline, io, out, tally);
+                let answered_now = home_assistant
+                    .answer_directive(directive, event, deadline, context, out, tally);
                 marks.handler_end.set(Some(clock.now()));
                 let (len, outcome) = answered_now?;
                 answered = Some(outcome);

@@ -14,7 +14,7 @@ fn json_error(message: &str) -> serde_json::Value {
 
 impl Bridge {
     /// Answer a Function URL request; returns its status. The answer is in
-    /// `self.report`, in the shape Lambda expects for HTTP responses.
+    /// `self.json_answer`, in the shape Lambda expects for HTTP responses.
     ///
     /// The URL may be public, so only `GET /health` answers without the
     /// shared secret, and then only whether lee and Home Assistant are up.
@@ -81,7 +81,7 @@ impl Bridge {
             "headers": { "content-type": "application/json" },
             "body": body.to_string(),
         });
-        self.report_into(&response);
+        self.answer_json(&response);
         status
     }
 
@@ -136,7 +136,7 @@ impl Bridge {
                 );
             }
         };
-        let answer = serde_json::from_slice(&self.report).unwrap_or_default();
+        let answer = serde_json::from_slice(&self.json_answer).unwrap_or_default();
         (if ok { 200 } else { 400 }, answer)
     }
 }

@@ -112,8 +112,8 @@ pub struct Answer<'a> {
 /// Which buffer holds an answer.
 #[derive(Clone, Copy, Debug)]
 enum Body {
-    /// `Bridge::report`: reports, ops, skill and HTTP answers.
-    Report,
+    /// `Bridge::json_answer`: reports, ops, skill and HTTP answers.
+    Json,
     /// The first bytes of `Bridge::out`: directive answers.
     Out(usize),
 }
@@ -124,8 +124,10 @@ pub struct Bridge {
     problems: Vec<Problem>,
     summary: serde_json::Value,
     reachability: Option<Reachability>,
-    report: Vec<u8>,
-    core: bridge::Bridge,
+    /// The answers lee writes as JSON: reports, ops, custom-skill and
+    /// Function URL answers (directive answers go to `out`).
+    json_answer: Vec<u8>,
+    home_assistant: bridge::HomeAssistant,
     transport: Option<Timed>,
     gateway: Gateway<Handler, 4>,
     ops: Gateway<ops::Op, 16>,
@@ -307,8 +309,8 @@ impl Bridge {
             warm_cache: config.cache_warming,
             ops: op_routes,
             reachability: None,
-            report: Vec::new(),
-            core: bridge::Bridge {
+            json_answer: Vec::new(),
+            home_assistant: bridge::HomeAssistant {
                 settings: Settings {
                     connect_timeout: config.tuning.connect_timeout,
                     ..Settings::DEFAULT
@@ -417,7 +419,7 @@ impl Bridge {
         alexa_only: bool,
     ) -> Handled<'_> {
         self.deadline = self
-            .core
+            .home_assistant
             .settings
             .deadline(self.clock.now(), lambda_remaining);
         if !alexa_only {
@@ -468,25 +470,25 @@ impl Bridge {
         let (outcome, body) = match classified {
             Ok(Event::Health) => {
                 let report = self.health();
-                self.report_into(&report);
-                (Outcome::Health, Body::Report)
+                self.answer_json(&report);
+                (Outcome::Health, Body::Json)
             }
             Ok(Event::Diagnostics) => {
                 let report = self.diagnostics();
-                self.report_into(&report);
-                (Outcome::Diagnostics, Body::Report)
+                self.answer_json(&report);
+                (Outcome::Diagnostics, Body::Json)
             }
             Ok(Event::Http(request)) => {
                 let status = self.http(request, event);
-                (Outcome::Http(status), Body::Report)
+                (Outcome::Http(status), Body::Json)
             }
             Ok(Event::Op(name)) => {
                 let ok = self.op(name, event);
-                (Outcome::Op(ok), Body::Report)
+                (Outcome::Op(ok), Body::Json)
             }
             Ok(Event::Skill(kind)) => {
                 let ok = self.skill(kind, event);
-                (Outcome::Skill(ok), Body::Report)
+                (Outcome::Skill(ok), Body::Json)
             }
             classified => self.answer_classified(classified, event),
         };
@@ -495,7 +497,7 @@ impl Bridge {
 
     fn body(&self, body: Body) -> &[u8] {
         match body {
-            Body::Report => &self.report,
+            Body::Json => &self.json_answer,
             Body::Out(len) => &self.out[..len],
         }
     }
@@ -511,10 +513,10 @@ impl Bridge {
         classify(event)
     }
 
-    fn report_into(&mut self, report: &serde_json::Value) {
-        self.report.clear();
+    fn answer_json(&mut self, report: &serde_json::Value) {
+        self.json_answer.clear();
         // Writing a Value to a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut self.report, report);
+        let _ = serde_json::to_writer(&mut self.json_answer, report);
     }
 
     /// 16 random bytes for a messageId; the jitter generator stands in if

@@ -27,10 +27,10 @@ impl Bridge {
                 ops::error_answer("ha.states", &refused)["error"]["message"]
             ),
         }
-        self.report.clear();
+        self.json_answer.clear();
     }
 
-    /// Run an engine op; its answer (success or error) is left in `self.report`.
+    /// Run an engine op; its answer (success or error) is left in `self.json_answer`.
     pub(super) fn op(&mut self, name: &str, event: &[u8]) -> bool {
         match self.run_op(name, event, None) {
             Ok(()) => true,
@@ -41,7 +41,7 @@ impl Bridge {
                     "engine op refused: {}",
                     answer["error"]["message"]
                 );
-                self.report_into(&answer);
+                self.answer_json(&answer);
                 false
             }
         }
@@ -103,7 +103,7 @@ impl Bridge {
                 ops::states_in_cache(filter, &mut self.cache, now)
         {
             self.metrics.incr(Counter::CacheHits);
-            self.report = answer.into_bytes();
+            self.json_answer = answer.into_bytes();
             return Ok(());
         }
         let cache_key = match &checked {
@@ -116,9 +116,9 @@ impl Bridge {
             operation: name,
             cache_key: cache_key.as_deref().map(str::as_bytes),
         };
-        let settings = self.core.settings;
+        let settings = self.home_assistant.settings;
         let plan = RetryPlan::new(settings.backoff, self.deadline, settings.min_attempt);
-        let breaker = &mut self.core.breaker;
+        let breaker = &mut self.home_assistant.breaker;
         let clock = &self.clock;
         let jitter = &mut self.jitter;
         let marks = &self.marks;
@@ -221,8 +221,8 @@ impl Bridge {
             Err(_) => return Err(Refused::Engine),
         };
         let answer = &self.out[..len];
-        self.report.clear();
-        self.report.extend_from_slice(answer);
+        self.json_answer.clear();
+        self.json_answer.extend_from_slice(answer);
         Ok(())
     }
 }

@@ -74,7 +74,10 @@ impl Bridge {
         next.warm_cache = false;
         if next.config.base_url == self.config.base_url {
             if next.config.tuning.breaker == self.config.tuning.breaker {
-                std::mem::swap(&mut next.core.breaker, &mut self.core.breaker);
+                std::mem::swap(
+                    &mut next.home_assistant.breaker,
+                    &mut self.home_assistant.breaker,
+                );
             }
             if next.capacities == self.capacities {
                 std::mem::swap(&mut next.cache, &mut self.cache);

@@ -23,7 +23,7 @@ impl Bridge {
             && !self.reachability.is_some_and(|r| r.is_fresh(now))
         {
             let timeouts = bridge::Timeouts {
-                connect: self.core.settings.connect_timeout,
+                connect: self.home_assistant.settings.connect_timeout,
                 total: HEALTH_CHECK_TIMEOUT.min(self.deadline.saturating_duration_since(now)),
             };
             let request = bridge::RestRequest {
@@ -47,7 +47,7 @@ impl Bridge {
         report::health(
             self.summary.clone(),
             self.reachability,
-            &self.core.breaker,
+            &self.home_assistant.breaker,
             self.clock.now(),
         )
     }
