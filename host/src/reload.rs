@@ -35,18 +35,17 @@ use std::time::{Duration, Instant};
 
 use lee_core::hash::stable_hash;
 
-use crate::config::{PINNED, Problem, Secret, VARIABLES};
+use crate::config::{self, PINNED, Problem, Secret, VARIABLES};
+use crate::parameters::{ParameterStore, is_parameter_name};
 
-/// Where to find configuration parameters, from `PARAMETER_PREFIX`,
-/// `PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`, `AWS_SESSION_TOKEN` and
-/// `SSM_CACHE_TTL`.
+/// Where to find configuration parameters: `PARAMETER_PREFIX`, with the
+/// extension's settings (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`,
+/// `AWS_SESSION_TOKEN`, `SSM_CACHE_TTL`).
 #[derive(Debug)]
 pub struct ParameterSource {
     prefix: String,
-    port: u16,
-    session_token: Option<Secret>,
     ttl: Duration,
-    agent: ureq::Agent,
+    store: ParameterStore,
 }
 
 impl ParameterSource {
@@ -60,58 +59,23 @@ impl ParameterSource {
             return None;
         }
         let mut problems = Vec::new();
-        if !crate::parameters::is_parameter_name(&format!("{prefix}X")) {
-            problems.push(Problem {
-                variable: "PARAMETER_PREFIX",
-                message: "must be the start of a Parameter Store name: letters, digits and _ . - /"
-                    .into(),
-            });
+        let mut problem =
+            |variable: &'static str, message: String| problems.push(Problem { variable, message });
+        if !is_parameter_name(&format!("{prefix}X")) {
+            problem(
+                "PARAMETER_PREFIX",
+                "must be the start of a Parameter Store name: letters, digits and _ . - /".into(),
+            );
         }
-        let port = match var("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT") {
-            None => 2773,
-            Some(raw) => match raw.trim().parse::<u16>() {
-                Ok(port) if port > 0 => port,
-                _ => {
-                    problems.push(Problem {
-                        variable: "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
-                        message: "must be a port number".into(),
-                    });
-                    0
-                }
-            },
-        };
-        let ttl = match var("SSM_CACHE_TTL") {
-            None => 300,
-            Some(raw) => match raw.trim().parse::<u64>() {
-                Ok(secs) if secs <= 86_400 => secs,
-                _ => {
-                    problems.push(Problem {
-                        variable: "SSM_CACHE_TTL",
-                        message: "must be whole seconds, at most 86400".into(),
-                    });
-                    0
-                }
-            },
-        };
-        if !problems.is_empty() {
-            return Some(Err(problems));
-        }
-        let agent = ureq::Agent::config_builder()
-            // The extension is on this machine: never through a proxy variable.
-            .proxy(None)
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(2)))
-            .build()
-            .new_agent();
-        Some(Ok(ParameterSource {
-            prefix,
-            port,
-            session_token: var("AWS_SESSION_TOKEN")
-                .filter(|t| !t.is_empty())
-                .map(Secret::new),
-            ttl: Duration::from_secs(ttl),
-            agent,
-        }))
+        let extension = config::read_extension(&var, &mut problem);
+        Some(match extension {
+            Some(extension) if problems.is_empty() => Ok(ParameterSource {
+                prefix,
+                ttl: extension.ttl,
+                store: ParameterStore::new(&extension),
+            }),
+            _ => Err(problems),
+        })
     }
 
     /// The prefix.
@@ -126,7 +90,7 @@ impl ParameterSource {
 
     /// `AWS_SESSION_TOKEN`, for the log redactor.
     pub fn session_token(&self) -> Option<&Secret> {
-        self.session_token.as_ref()
+        self.store.session_token()
     }
 
     /// Every configuration variable that exists as a parameter, with its
@@ -137,9 +101,6 @@ impl ParameterSource {
     /// The whole reading must end within `budget`: it runs inside an event,
     /// so a slow or hung extension costs that event at most this much.
     pub fn fetch(&self, budget: Duration) -> Result<BTreeMap<&'static str, String>, String> {
-        let session = self.session_token.as_ref().ok_or(
-            "AWS_SESSION_TOKEN is not set, so the Parameters and Secrets extension cannot be asked",
-        )?;
         let until = Instant::now() + budget;
         let mut found = BTreeMap::new();
         for &name in VARIABLES {
@@ -150,64 +111,18 @@ impl ParameterSource {
                     budget.as_millis()
                 ));
             }
-            let url = format!(
-                "http://localhost:{}/systemsmanager/parameters/get?name={}&withDecryption=true",
-                self.port,
-                percent_encode(&format!("{}{name}", self.prefix)),
-            );
-            let mut response = self
-                .agent
-                .get(&url)
-                .header("X-Aws-Parameters-Secrets-Token", session.expose())
-                .config()
-                .timeout_global(Some(left))
-                .build()
-                .call()
-                .map_err(|_| "the Parameters and Secrets extension did not answer".to_string())?;
-            match response.status().as_u16() {
-                200 => {}
-                // The extension answers 400 (ParameterNotFound) for a name
-                // with no parameter; the environment's value stands.
-                400 | 404 => continue,
-                status => {
-                    return Err(format!(
-                        "the Parameters and Secrets extension answered HTTP {status} for {}{name}",
-                        self.prefix
-                    ));
+            let parameter = format!("{}{name}", self.prefix);
+            match self.store.get(&parameter, left) {
+                Ok(Some(value)) => {
+                    found.insert(name, value);
                 }
+                // No such parameter: the environment's value stands.
+                Ok(None) => {}
+                Err(why) => return Err(format!("reading {parameter}: {why}")),
             }
-            let bytes = response
-                .body_mut()
-                .with_config()
-                .limit(256 * 1024)
-                .read_to_vec()
-                .map_err(|_| "the extension's answer could not be read".to_string())?;
-            let body: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|_| "the extension did not answer JSON".to_string())?;
-            let value = body["Parameter"]["Value"].as_str().ok_or_else(|| {
-                format!(
-                    "the extension's answer for {}{name} has no Parameter.Value",
-                    self.prefix
-                )
-            })?;
-            found.insert(name, value.to_string());
         }
         Ok(found)
     }
-}
-
-/// A parameter name in a query string: `/` and anything not a letter,
-/// digit or `_ . -` as `%XX`.
-fn percent_encode(name: &str) -> String {
-    let mut out = String::with_capacity(name.len() * 3);
-    for b in name.bytes() {
-        if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The reading of each variable, as hashes: enough to say which variables
@@ -349,14 +264,6 @@ mod tests {
                 .fetch(Duration::from_secs(1))
                 .unwrap_err()
                 .contains("AWS_SESSION_TOKEN")
-        );
-    }
-
-    #[test]
-    fn names_are_percent_encoded() {
-        assert_eq!(
-            percent_encode("/lee/prod/BASE_URL"),
-            "%2Flee%2Fprod%2FBASE_URL"
         );
     }
 

@@ -40,7 +40,8 @@
 
 //!
 //! The parts, one file each: [`Secret`] (values never printed), [`BaseUrl`],
-//! the TLS material ([`Pem`]), `EXTRA_HEADERS`, the ops token's
+//! the TLS material ([`Pem`]), `EXTRA_HEADERS`, the Parameters and Secrets
+//! extension's settings ([`Extension`]) with the ops token's
 //! [`TokenParameter`], and the [`Tuning`]; this file holds [`Config`], the
 //! variable lists and the flags.
 
@@ -56,7 +57,8 @@ use std::fmt;
 pub use base_url::BaseUrl;
 pub use secret::Secret;
 pub use tls::Pem;
-pub use token_parameter::{TokenParameter, is_parameter_name};
+pub(crate) use token_parameter::read_extension;
+pub use token_parameter::{Extension, TokenParameter, is_parameter_name};
 pub use tuning::{MIN_RESPONSE_BUFFER, Tier, Tuning};
 
 /// One problem with the environment.
@@ -278,7 +280,7 @@ impl Config {
             .chain(
                 self.token_parameter
                     .iter()
-                    .filter_map(|p| p.session_token.as_ref()),
+                    .filter_map(|p| p.extension.session_token.as_ref()),
             )
             .map(Secret::expose)
     }
