@@ -21,8 +21,6 @@ use core::fmt::{self, Write as _};
 
 use serde::Deserialize;
 
-use crate::event::ClassifyError;
-
 /// A directive's header, endpoint and token, borrowed from the event's bytes.
 /// String fields are raw JSON string contents (escapes not undone).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,11 +95,25 @@ impl<'a> Scope<'a> {
     }
 }
 
+/// Why an event's `directive` could not be read: it lacks a readable header
+/// (namespace, name and payloadVersion as strings), or its endpoint, scope or
+/// payload is not an object of the expected shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MalformedDirective;
+
+impl fmt::Display for MalformedDirective {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the directive lacks a readable header (namespace, name, payloadVersion as strings)",
+        )
+    }
+}
+
 /// Read the directive of an event already checked by [`crate::event::classify`].
-pub(crate) fn parse_directive(event: &[u8]) -> Result<Directive<'_>, ClassifyError> {
-    let (doc, _) = serde_json_core::from_slice::<Document<'_>>(event)
-        .map_err(|_| ClassifyError::MalformedDirective)?;
-    let d = doc.directive.ok_or(ClassifyError::MalformedDirective)?;
+pub(crate) fn parse_directive(event: &[u8]) -> Result<Directive<'_>, MalformedDirective> {
+    let (doc, _) =
+        serde_json_core::from_slice::<Document<'_>>(event).map_err(|_| MalformedDirective)?;
+    let d = doc.directive.ok_or(MalformedDirective)?;
     let endpoint = d.endpoint.unwrap_or_default();
     let payload = d.payload.unwrap_or_default();
     let scope = endpoint.scope.or(payload.grantee).or(payload.scope);
@@ -370,10 +382,7 @@ mod tests {
     }"#;
 
     fn directive(event: &[u8]) -> Directive<'_> {
-        match crate::event::classify(event) {
-            Ok(crate::event::Event::Directive(d)) => d,
-            other => panic!("not a directive: {other:?}"),
-        }
+        parse_directive(event).expect("a readable directive")
     }
 
     #[test]
@@ -390,6 +399,20 @@ mod tests {
         assert!(range.contains(&d.name.as_ptr()));
         let mut buf = [0u8; 64];
         assert_eq!(d.scope.unwrap().unescape_token(&mut buf), Ok("tok/en"));
+    }
+
+    #[test]
+    fn directives_without_a_readable_header_are_malformed() {
+        for event in [
+            &br#"{"directive":42}"#[..],
+            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":3}}}"#,
+            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState"}}}"#,
+            br#"{"directive":{"header":{"namespace":"Alexa","name":"ReportState","payloadVersion":"3"},"endpoint":7}}"#,
+            br#"{"other":{}}"#,
+        ] {
+            assert_eq!(parse_directive(event), Err(MalformedDirective));
+        }
+        assert!(MalformedDirective.to_string().contains("payloadVersion"));
     }
 
     #[test]

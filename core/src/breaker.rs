@@ -4,11 +4,12 @@
 //! What it is for: lee has a few seconds to answer Alexa. When Home Assistant
 //! (or the parameter store holding its token) is down, waiting for yet another
 //! connect timeout wastes that budget and piles load on a struggling server.
-//! A [`Breaker`] remembers recent failures of one named dependency and, once
+//! A [`Breaker`] remembers recent failures of one dependency and, once
 //! there have been too many, fails calls fast ([`Rejected`], with a
 //! `retry_after` hint and no network at all) until a single probe call shows
-//! that the dependency answers again. [`Breakers`] is a fixed-capacity registry
-//! of breakers, one per dependency name, for diagnostics.
+//! that the dependency answers again. A dependency has at most one breaker,
+//! held by whoever calls it (today only Home Assistant has one, held by the
+//! host's bridge).
 //!
 //! # State machine
 //!
@@ -57,8 +58,6 @@
 
 use core::fmt;
 use core::time::Duration;
-
-use heapless::{String, Vec};
 
 use crate::time::Instant;
 
@@ -477,159 +476,6 @@ impl Breaker {
     }
 }
 
-/// Longest dependency name a [`Breakers`] registry accepts, in bytes.
-pub const MAX_NAME_LEN: usize = 32;
-
-/// A breaker's handle in a [`Breakers`] registry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct DependencyId(usize);
-
-impl DependencyId {
-    /// Registration order: 0 for the first dependency registered.
-    pub const fn index(self) -> usize {
-        self.0
-    }
-}
-
-/// Why [`Breakers::register`] refused a dependency.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum BreakerError {
-    /// The registry already holds its capacity of breakers.
-    Full,
-    /// The name is longer than [`MAX_NAME_LEN`] bytes.
-    NameTooLong,
-    /// The name is empty.
-    EmptyName,
-    /// A breaker with this name is already registered.
-    Duplicate(DependencyId),
-}
-
-impl fmt::Display for BreakerError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BreakerError::Full => f.write_str("breaker registry is full"),
-            BreakerError::NameTooLong => {
-                write!(f, "dependency name is longer than {MAX_NAME_LEN} bytes")
-            }
-            BreakerError::EmptyName => f.write_str("dependency name is empty"),
-            BreakerError::Duplicate(id) => {
-                write!(f, "dependency is already registered as #{}", id.0)
-            }
-        }
-    }
-}
-
-impl core::error::Error for BreakerError {}
-
-#[derive(Clone, Debug)]
-struct Entry {
-    name: String<MAX_NAME_LEN>,
-    breaker: Breaker,
-}
-
-/// Up to `N` breakers, one per named dependency (`"home_assistant"`,
-/// `"parameter_store"`, ...), stored inline with no allocation.
-#[derive(Clone, Debug)]
-pub struct Breakers<const N: usize> {
-    entries: Vec<Entry, N>,
-}
-
-impl<const N: usize> Breakers<N> {
-    /// An empty registry.
-    pub const fn new() -> Self {
-        Breakers {
-            entries: Vec::new(),
-        }
-    }
-
-    /// Adds a closed breaker for dependency `name`.
-    ///
-    /// # Errors
-    ///
-    /// [`BreakerError::EmptyName`], [`BreakerError::NameTooLong`],
-    /// [`BreakerError::Duplicate`] (with the existing id) or
-    /// [`BreakerError::Full`], checked in that order.
-    pub fn register(
-        &mut self,
-        name: &str,
-        config: BreakerConfig,
-    ) -> Result<DependencyId, BreakerError> {
-        if name.is_empty() {
-            return Err(BreakerError::EmptyName);
-        }
-        let stored = String::try_from(name).map_err(|_| BreakerError::NameTooLong)?;
-        if let Some(existing) = self.find(name) {
-            return Err(BreakerError::Duplicate(existing));
-        }
-        let id = DependencyId(self.entries.len());
-        self.entries
-            .push(Entry {
-                name: stored,
-                breaker: Breaker::new(config),
-            })
-            .map_err(|_| BreakerError::Full)?;
-        Ok(id)
-    }
-
-    /// The id of the breaker registered as `name`.
-    pub fn find(&self, name: &str) -> Option<DependencyId> {
-        self.entries
-            .iter()
-            .position(|entry| entry.name.as_str() == name)
-            .map(DependencyId)
-    }
-
-    /// The breaker behind `id`, if `id` came from this registry.
-    pub fn get(&self, id: DependencyId) -> Option<&Breaker> {
-        self.entries.get(id.0).map(|entry| &entry.breaker)
-    }
-
-    /// The breaker behind `id`, to acquire permits and record outcomes.
-    pub fn get_mut(&mut self, id: DependencyId) -> Option<&mut Breaker> {
-        self.entries.get_mut(id.0).map(|entry| &mut entry.breaker)
-    }
-
-    /// The name `id` was registered under.
-    pub fn name(&self, id: DependencyId) -> Option<&str> {
-        self.entries.get(id.0).map(|entry| entry.name.as_str())
-    }
-
-    /// Number of registered breakers.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no breaker is registered.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The most breakers this registry can hold.
-    pub const fn capacity(&self) -> usize {
-        N
-    }
-
-    /// `(name, state at now, stats)` of every breaker, in registration order.
-    pub fn iter(
-        &self,
-        now: Instant,
-    ) -> impl Iterator<Item = (&str, BreakerState, BreakerStats)> + '_ {
-        self.entries.iter().map(move |entry| {
-            (
-                entry.name.as_str(),
-                entry.breaker.state(now),
-                entry.breaker.stats(),
-            )
-        })
-    }
-}
-
-impl<const N: usize> Default for Breakers<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1001,76 +847,6 @@ mod tests {
                 late_results: 0,
                 probe_timeouts: 1,
             }
-        );
-    }
-
-    // ---- registry -----------------------------------------------------------
-
-    #[test]
-    fn registry_registers_finds_and_reports_dependencies() {
-        let mut reg: Breakers<2> = Breakers::new();
-        assert!(reg.is_empty());
-        assert_eq!(reg.capacity(), 2);
-        let ha = reg
-            .register("home_assistant", config(1, 1_000, 500, 200))
-            .unwrap();
-        let ps = reg
-            .register("parameter_store", BreakerConfig::DEFAULT)
-            .unwrap();
-        assert_eq!((ha.index(), ps.index(), reg.len()), (0, 1, 2));
-        assert_eq!(reg.find("home_assistant"), Some(ha));
-        assert_eq!(reg.find("parameter_store"), Some(ps));
-        assert_eq!(reg.find("nope"), None);
-        assert_eq!(reg.name(ps), Some("parameter_store"));
-
-        trip(reg.get_mut(ha).unwrap(), ms(0));
-        assert_eq!(reg.get(ps).unwrap().state(ms(0)), BreakerState::Closed);
-
-        let report: std::vec::Vec<_> = reg.iter(ms(1)).collect();
-        assert_eq!(report.len(), 2);
-        assert_eq!(report[0].0, "home_assistant");
-        assert_eq!(report[0].1, BreakerState::Open);
-        assert_eq!(report[0].2.opens, 1);
-        assert_eq!(report[1].0, "parameter_store");
-        assert_eq!(report[1].1, BreakerState::Closed);
-        assert_eq!(report[1].2, BreakerStats::default());
-    }
-
-    #[test]
-    fn registry_refuses_bad_names_duplicates_and_overflow() {
-        let mut reg: Breakers<2> = Breakers::default();
-        let longest = "x".repeat(MAX_NAME_LEN);
-        let too_long = "x".repeat(MAX_NAME_LEN + 1);
-        let c = BreakerConfig::DEFAULT;
-        assert_eq!(reg.register("", c), Err(BreakerError::EmptyName));
-        assert_eq!(reg.register(&too_long, c), Err(BreakerError::NameTooLong));
-        let first = reg.register(&longest, c).unwrap();
-        assert_eq!(
-            reg.register(&longest, c),
-            Err(BreakerError::Duplicate(first))
-        );
-        reg.register("home_assistant", c).unwrap();
-        assert_eq!(reg.register("third", c), Err(BreakerError::Full));
-        // A duplicate is reported as such even when full.
-        assert_eq!(
-            reg.register("home_assistant", c),
-            Err(BreakerError::Duplicate(DependencyId(1)))
-        );
-        assert_eq!(reg.len(), 2);
-        // An id from a bigger registry does not reach into this one.
-        assert!(reg.get(DependencyId(7)).is_none());
-        assert!(reg.get_mut(DependencyId(7)).is_none());
-        assert!(reg.name(DependencyId(7)).is_none());
-        assert!(!BreakerError::Full.to_string().is_empty());
-        assert!(BreakerError::NameTooLong.to_string().contains("32"));
-    }
-
-    #[test]
-    fn zero_capacity_registry_is_always_full() {
-        let mut reg: Breakers<0> = Breakers::new();
-        assert_eq!(
-            reg.register("home_assistant", BreakerConfig::DEFAULT),
-            Err(BreakerError::Full)
         );
     }
 

@@ -20,7 +20,7 @@ use core::fmt;
 
 use serde::Deserialize;
 
-use crate::alexa::{Directive, parse_directive};
+use crate::alexa::{Directive, MalformedDirective, parse_directive};
 use crate::json::{self, JsonError};
 
 /// How deeply an event may nest before it is refused. Real directives nest
@@ -78,7 +78,8 @@ pub enum ClassifyError {
     Json(JsonError),
     /// JSON, but not an event lee knows.
     UnknownEvent,
-    /// It has a `directive`, but not a readable header and scope.
+    /// It has a `directive`, but not a readable header and scope
+    /// ([`MalformedDirective`], from reading the directive).
     MalformedDirective,
     /// It has a `requestContext`, but no readable `http.method` and `http.path`.
     MalformedHttp,
@@ -86,6 +87,12 @@ pub enum ClassifyError {
     MalformedOp,
     /// It has a `request`, but no `request.type` string.
     MalformedSkillRequest,
+}
+
+impl From<MalformedDirective> for ClassifyError {
+    fn from(_: MalformedDirective) -> Self {
+        ClassifyError::MalformedDirective
+    }
 }
 
 impl fmt::Display for ClassifyError {
@@ -98,9 +105,7 @@ impl fmt::Display for ClassifyError {
             ClassifyError::UnknownEvent => f.write_str(
                 "the event is JSON but not one lee knows (directive, health_check, diagnostics, or an HTTP request)",
             ),
-            ClassifyError::MalformedDirective => f.write_str(
-                "the directive lacks a readable header (namespace, name, payloadVersion as strings)",
-            ),
+            ClassifyError::MalformedDirective => fmt::Display::fmt(&MalformedDirective, f),
             ClassifyError::MalformedHttp => {
                 f.write_str("the HTTP event lacks requestContext.http.method and path")
             }
@@ -127,7 +132,7 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
     })
     .map_err(ClassifyError::Json)?;
     if directive {
-        return parse_directive(event).map(Event::Directive);
+        return Ok(Event::Directive(parse_directive(event)?));
     }
     if http {
         let (doc, _) = serde_json_core::from_slice::<HttpDoc<'_>>(event)
@@ -292,6 +297,10 @@ mod tests {
         assert_eq!(
             classify(br#"{"directive":42}"#),
             Err(ClassifyError::MalformedDirective)
+        );
+        assert_eq!(
+            ClassifyError::MalformedDirective.to_string(),
+            "the directive lacks a readable header (namespace, name, payloadVersion as strings)"
         );
         assert!(matches!(classify(b"not json"), Err(ClassifyError::Json(_))));
         let deep = [&b"{\"directive\":"[..], &[b'['; 40], &[b']'; 40], b"}"].concat();
