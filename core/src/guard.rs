@@ -20,9 +20,9 @@
 use core::time::Duration;
 
 use crate::breaker::Breaker;
-use crate::bridge::{HaAnswer, Timeouts, Transport};
 use crate::retry::{Decision, Effect, Failure, JitterSource, RetryPlan, is_transient_status};
 use crate::time::{Clock, Instant};
+use crate::transport::{HaAnswer, Timeouts, Transport};
 
 /// Counts of what one guarded call did, for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -177,8 +177,8 @@ fn retry(
 mod tests {
     use super::*;
     use crate::breaker::BreakerConfig;
-    use crate::bridge::RestRequest;
     use crate::retry::{Backoff, SplitMix64};
+    use crate::transport::RestRequest;
     use core::cell::Cell;
 
     /// A clock that moves only when the transport waits or answers.
@@ -243,7 +243,7 @@ mod tests {
         let mut breaker = Breaker::new(BreakerConfig::DEFAULT);
         let mut tally = Tally::default();
         let request = RestRequest {
-            method: crate::bridge::Method::Get,
+            method: crate::transport::Method::Get,
             path: "/api/",
             token: None,
             body: b"",

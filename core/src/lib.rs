@@ -44,3 +44,4 @@ pub mod module;
 pub mod retry;
 pub mod slots;
 pub mod time;
+pub mod transport;
