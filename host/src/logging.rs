@@ -25,7 +25,7 @@
 
 use std::io::Write;
 use std::sync::RwLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
@@ -493,34 +493,13 @@ fn level_name(level: Level) -> &'static str {
     }
 }
 
-/// RFC 3339 in UTC with milliseconds: `2026-11-28T14:05:09.123Z`.
+/// RFC 3339 in UTC with milliseconds: `2026-11-28T14:05:09.123Z`, written
+/// by humantime. A clock before 1970 reads as 1970 and one past the year
+/// 9999 (humantime writes four-digit years) as that year's last
+/// millisecond: a log line never fails for its timestamp.
 pub fn timestamp(at: SystemTime) -> String {
-    let since = at.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, of_day) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        of_day / 3600,
-        of_day / 60 % 60,
-        of_day % 60,
-        since.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    const LAST: Duration = Duration::new(253_402_300_799, 999_999_999);
+    humantime::format_rfc3339_millis(at.clamp(UNIX_EPOCH, UNIX_EPOCH + LAST)).to_string()
 }
 
 /// Run `f` with [`JsonLogs`] capturing every line it logs on this thread,
@@ -567,8 +546,6 @@ impl<'a> MakeWriter<'a> for Captured {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
     fn capture(f: impl FnOnce()) -> Vec<Value> {
@@ -839,5 +816,13 @@ mod tests {
         assert_eq!(timestamp(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
         let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(timestamp(leap), "2000-02-29T00:00:00.000Z");
+        // Milliseconds are cut, not rounded, as the hand-written writer did.
+        let late = UNIX_EPOCH + Duration::new(1_795_874_709, 999_999_999);
+        assert_eq!(timestamp(late), "2026-11-28T14:05:09.999Z");
+        // A clock out of humantime's range reads as its nearest end.
+        let before = UNIX_EPOCH - Duration::from_secs(1);
+        assert_eq!(timestamp(before), "1970-01-01T00:00:00.000Z");
+        let after = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(timestamp(after), "9999-12-31T23:59:59.999Z");
     }
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use lee_core::alexa::MessageId;
 use lee_core::retry::SplitMix64;
 use serde_json::Value;
 
@@ -156,19 +157,11 @@ pub(super) fn render(
     J::from(root)
 }
 
-/// A fresh UUID v4 from the generator (the workspace has no UUID crate).
+/// A fresh UUID v4 from the generator, written by the core's [`MessageId`]
+/// as lee writes its own messageIds.
 pub(super) fn message_id(ids: &mut SplitMix64) -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&ids.next_u64().to_le_bytes());
     bytes[8..].copy_from_slice(&ids.next_u64().to_le_bytes());
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let mut id = String::with_capacity(36);
-    for (i, b) in bytes.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            id.push('-');
-        }
-        id.push_str(&format!("{b:02x}"));
-    }
-    id
+    MessageId::from_random(bytes).as_str().to_string()
 }

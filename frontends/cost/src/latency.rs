@@ -31,33 +31,14 @@ impl Latency {
     }
 }
 
-/// A duration written as a number and a unit: `250us`, `30ms`, `1.5s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit: write 30ms, 250us or 1.5s"))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} does not start with a number"))?;
-    let seconds = match unit.trim() {
-        "us" | "µs" => number / 1e6,
-        "ms" => number / 1e3,
-        "s" => number,
-        other => return Err(format!("unknown unit {other:?}: use us, ms or s")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is out of range"))
-}
-
 impl FromStr for Latency {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Latency, String> {
         let (min, max) = match text.split_once("..") {
-            Some((low, high)) => (parse_duration(low)?, parse_duration(high)?),
+            Some((low, high)) => (duration(low)?, duration(high)?),
             None => {
-                let fixed = parse_duration(text)?;
+                let fixed = duration(text)?;
                 (fixed, fixed)
             }
         };
@@ -66,6 +47,12 @@ impl FromStr for Latency {
         }
         Ok(Latency { min, max })
     }
+}
+
+/// A duration as humantime reads it: a number and a unit, `250us`, `30ms`,
+/// `1.5s`.
+fn duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
 impl fmt::Display for Latency {

@@ -52,7 +52,7 @@ use lee_host::transport::HttpsTransport;
 use lee_host::{Bridge, MonotonicClock, Outcome};
 
 use crate::billing::Projection;
-use crate::latency::{Latency, Slowed, parse_duration};
+use crate::latency::{Latency, Slowed};
 use crate::measure::{Billed, Sample};
 use crate::network::{Arrival, Arrivals, Link, Share};
 use crate::workload::{Mix, Replay};
@@ -100,7 +100,7 @@ struct Args {
     /// top of what is measured: a request on a kept connection waits 1 round
     /// trip, one on a new connection 3 (TCP, TLS 1.3, the request). With
     /// --ha-url it adds to that link's own, measured; `0ms` adds nothing.
-    #[arg(long, value_name = "TIME", default_value = "50ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "50ms", value_parser = humantime::parse_duration)]
     rtt: Duration,
     /// Share of invocations that arrive after the connection's idle limit
     /// (lee's KEEPALIVE_TIMEOUT_S, 60 s, below the server's 75 s) and so
@@ -111,7 +111,7 @@ struct Args {
     /// A DNS lookup, paid by every new connection (lee's are after the
     /// idle limit, when its 60 s DNS cache has expired too; the baseline's
     /// are every invocation).
-    #[arg(long, value_name = "TIME", default_value = "0ms", value_parser = parse_duration)]
+    #[arg(long, value_name = "TIME", default_value = "0ms", value_parser = humantime::parse_duration)]
     dns: Duration,
     /// The function's memory size, MB.
     #[arg(long, value_name = "MB", default_value_t = 128,
