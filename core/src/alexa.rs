@@ -228,20 +228,12 @@ pub struct MessageId([u8; 36]);
 
 impl MessageId {
     /// The UUID made from 16 random bytes (the frontend supplies them).
-    pub fn from_random(mut bytes: [u8; 16]) -> Self {
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut text = [b'-'; 36];
-        let mut at = 0;
-        for (i, byte) in bytes.iter().enumerate() {
-            if matches!(i, 4 | 6 | 8 | 10) {
-                at += 1;
-            }
-            text[at] = HEX[(byte >> 4) as usize];
-            text[at + 1] = HEX[(byte & 0x0f) as usize];
-            at += 2;
-        }
+    pub fn from_random(bytes: [u8; 16]) -> Self {
+        let mut text = [0u8; 36];
+        uuid::Builder::from_random_bytes(bytes)
+            .into_uuid()
+            .hyphenated()
+            .encode_lower(&mut text);
         MessageId(text)
     }
 
