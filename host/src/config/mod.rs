@@ -114,9 +114,10 @@ pub const VARIABLES: &[&str] = &[
 ];
 
 /// The security-sensitive variables: where the tokens go, how Home
-/// Assistant is trusted, who may ask lee for what. A hot reload never
-/// changes them (see [`crate::reload`]): whoever may write Parameter Store
-/// must not be able to send the tokens elsewhere or open a door to them.
+/// Assistant is trusted, who may ask lee for what. They are read only from
+/// the function's environment, never from Parameter Store (see
+/// [`crate::reload`]): whoever may write Parameter Store must not be able to
+/// send the tokens elsewhere or open a door to them.
 pub const PINNED: &[&str] = &[
     "BASE_URL",
     "NOT_VERIFY_SSL",
