@@ -1,21 +1,23 @@
 //! Dispatch, the gateway: from `(interface, operation)` to the handler that serves it.
 //!
-//! What it is for: every event lee understands names an interface and an
-//! operation, such as `("Alexa.PowerController", "TurnOn")` for a directive or
-//! `("ha", "states")` for an engine op. The [`Gateway`] holds a fixed-capacity
-//! table of [`Route`]s; each names the module slot its handler runs in and
-//! whether its answers may be cached. A route may match one operation or every
-//! operation of its interface ([`Operation::Any`]); an exact match wins.
+//! What it is for: an engine op names an interface and an operation, such
+//! as `("ha", "states")`. The [`Gateway`] holds a fixed-capacity table of
+//! [`Route`]s, one per `(interface, operation)`; each names the module slot
+//! its handler runs in and whether its answers may be cached. (Directives
+//! do not come through a gateway: one handler serves them all and none is
+//! cached, so they run in the Alexa module's slot directly, with
+//! [`SlotPool::run`].)
 //!
 //! The flow of [`Gateway::dispatch`]:
 //! 1. look the route up; an unknown route is [`DispatchError::UnknownRoute`];
 //! 2. cache first: when the call carries a cache key and the route is
 //!    cacheable, a fresh cached answer is copied out and returned, and the
 //!    handler's module slot is not touched at all;
-//! 3. otherwise acquire the route's slot (loading the module if needed), run
-//!    the handler with the slot's arena as scratch memory and the caller's
-//!    output buffer, release the slot (always, even when the handler fails) so
-//!    the slot's reclaim policy applies, and cache a successful answer.
+//! 3. otherwise run the handler in the route's slot ([`SlotPool::run`]:
+//!    acquired, loading the module if needed; its arena lent as the handler's
+//!    working memory next to the caller's output buffer; released always,
+//!    even when the handler fails, so the slot's reclaim policy applies), and
+//!    cache a successful answer.
 //!
 //! What it must never do: run a handler for a cache hit, or leave a slot
 //! acquired after dispatch returns.
@@ -28,19 +30,10 @@ use crate::hash::stable_hash;
 use crate::slots::{Arena, Load, SlotEntry, SlotError, SlotId, SlotPool};
 use crate::time::Instant;
 
-/// Which operations of an interface a route serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Operation {
-    /// Exactly this operation.
-    Named(&'static str),
-    /// Every operation of the interface that has no route of its own.
-    Any,
-}
-
 /// Whether a route's answers may be cached, and for how long.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Caching {
-    /// Never cached (control directives, anything with a side effect).
+    /// Never cached (service calls, anything with a side effect).
     Never,
     /// Cached for this long when the call carries a cache key.
     For(Duration),
@@ -49,10 +42,10 @@ pub enum Caching {
 /// One row of the route table.
 #[derive(Clone, Copy, Debug)]
 pub struct Route<H> {
-    /// The interface, e.g. `Alexa.Discovery`.
+    /// The interface, e.g. `ha`.
     pub interface: &'static str,
-    /// The operation(s) served.
-    pub operation: Operation,
+    /// The operation served, e.g. `ha.states`.
+    pub operation: &'static str,
     /// The module slot the handler runs in.
     pub slot: SlotId,
     /// Whether answers are cached.
@@ -66,7 +59,7 @@ impl<H> Route<H> {
     /// A route from `(interface, operation)` to `handler`, run in `slot`.
     pub fn new(
         interface: &'static str,
-        operation: Operation,
+        operation: &'static str,
         slot: SlotId,
         caching: Caching,
         handler: H,
@@ -203,27 +196,19 @@ impl<H, const N: usize> Gateway<H, N> {
             .map_err(|_| DispatchError::TableFull)
     }
 
-    /// The route serving `(interface, operation)`: an exact match, else the
-    /// interface's `Any` route.
+    /// The route serving `(interface, operation)`.
     pub fn route<E>(
         &self,
         interface: &str,
         operation: &str,
     ) -> Result<&Route<H>, DispatchError<E>> {
         let hash = stable_hash(interface.as_bytes());
-        let mut fallback = None;
-        for r in self
-            .routes
+        self.routes
             .iter()
-            .filter(|r| r.interface_hash == hash && r.interface == interface)
-        {
-            match r.operation {
-                Operation::Named(op) if op == operation => return Ok(r),
-                Operation::Any => fallback = Some(r),
-                Operation::Named(_) => {}
-            }
-        }
-        fallback.ok_or(DispatchError::UnknownRoute)
+            .find(|r| {
+                r.interface_hash == hash && r.interface == interface && r.operation == operation
+            })
+            .ok_or(DispatchError::UnknownRoute)
     }
 
     /// The routes, in the order they were added.
@@ -270,20 +255,14 @@ impl<H, const N: usize> Gateway<H, N> {
             return Ok(Served::Cached { len: hit.len() });
         }
 
-        let load = slots
-            .acquire(route.slot, now)
-            .map_err(DispatchError::Slot)?;
         let module = slots.view(route.slot).map_err(DispatchError::Slot)?.module;
-        let result = match slots.arena(route.slot) {
-            Ok(mut arena) => {
-                handler(&route.handler, &mut arena, cache, out).map_err(DispatchError::Handler)
-            }
-            Err(e) => Err(DispatchError::Slot(e)),
-        };
-        let reclaimed = slots
-            .release(route.slot, now)
+        let ran = slots
+            .run(route.slot, now, |arena| {
+                handler(&route.handler, arena, cache, out)
+            })
             .map_err(DispatchError::Slot)?;
-        let len = result?;
+        let (load, reclaimed) = (ran.load, ran.reclaimed);
+        let len = ran.value.map_err(DispatchError::Handler)?;
         let answer = out.get(..len).ok_or(DispatchError::OutputTooSmall {
             needed: len,
             capacity: out.len(),
@@ -341,19 +320,25 @@ mod tests {
             for (interface, operation, caching, handler) in [
                 (
                     "Alexa.Discovery",
-                    Operation::Named("Discover"),
+                    "Discover",
                     Caching::For(TTL),
                     Handler::Discovery,
                 ),
                 (
                     "Alexa.PowerController",
-                    Operation::Any,
+                    "TurnOn",
                     Caching::Never,
                     Handler::Control,
                 ),
                 (
                     "Alexa.PowerController",
-                    Operation::Named("Explode"),
+                    "TurnOff",
+                    Caching::Never,
+                    Handler::Control,
+                ),
+                (
+                    "Alexa.PowerController",
+                    "Explode",
                     Caching::For(TTL),
                     Handler::Fail,
                 ),
@@ -410,18 +395,25 @@ mod tests {
     }
 
     #[test]
-    fn routes_exact_first_then_any_then_unknown() {
+    fn routes_by_interface_and_operation_else_unknown() {
         let e = Engine::new(Policy::Deferred);
         let exact = e
             .gateway
             .route::<()>("Alexa.PowerController", "Explode")
             .unwrap();
         assert_eq!(exact.handler, Handler::Fail);
-        let any = e
+        let turn_on = e
             .gateway
             .route::<()>("Alexa.PowerController", "TurnOn")
             .unwrap();
-        assert_eq!(any.handler, Handler::Control);
+        assert_eq!(turn_on.handler, Handler::Control);
+        assert_eq!(
+            e.gateway
+                .route::<()>("Alexa.PowerController", "Toggle")
+                .err(),
+            Some(DispatchError::UnknownRoute),
+            "no route serves a whole interface"
+        );
         assert_eq!(
             e.gateway.route::<()>("Alexa.Discovery", "TurnOn").err(),
             Some(DispatchError::UnknownRoute)
@@ -436,15 +428,7 @@ mod tests {
     fn table_refuses_duplicates_and_overflow() {
         let mut g: Gateway<Handler, 2> = Gateway::new();
         let slot = Engine::new(Policy::Deferred).bridge;
-        let r = |op| {
-            Route::new(
-                "ha",
-                Operation::Named(op),
-                slot,
-                Caching::Never,
-                Handler::Control,
-            )
-        };
+        let r = |op| Route::new("ha", op, slot, Caching::Never, Handler::Control);
         g.add::<()>(r("states")).unwrap();
         assert_eq!(g.add::<()>(r("states")), Err(DispatchError::DuplicateRoute));
         g.add::<()>(r("state")).unwrap();

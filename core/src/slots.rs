@@ -4,9 +4,20 @@
 //! A module does not hold memory while nobody uses it. On its first use in a
 //! warm Lambda it is *loaded* into a slot (LIGS, "load it when it's going to
 //! be served"): the slot takes one fixed-size arena from a shared pool, and the
-//! module's handlers use that arena as scratch memory through a bump
-//! allocator ([`Arena`]). Afterwards the slot is *reclaimed* (LUGS, "let it go
-//! when done serving") according to its [`Policy`]:
+//! module's handlers take their working memory from that arena ([`Arena`]),
+//! which hands out two kinds of it, from its two ends:
+//!
+//! - [`Arena::alloc`]: kept until the slot is reclaimed (state a module
+//!   reuses from one operation to the next, a parsed table say), so its
+//!   policy decides how long those bytes live;
+//! - [`Arena::scratch`]: one operation's working memory (a directive's
+//!   unescaped token, an op's request), zeroed and given back as soon as
+//!   the slot has no operation in flight, so a module that stays loaded
+//!   does not fill its arena operation after operation.
+//!
+//! [`SlotPool::run`] is one operation: acquire, the arena lent to the work,
+//! release. Afterwards the slot is *reclaimed* (LUGS, "let it go when done
+//! serving") according to its [`Policy`]:
 //!
 //! | policy | reclaimed |
 //! |---|---|
@@ -18,13 +29,19 @@
 //!
 //! Reclaiming a slot resets its arena (the bytes the module used are zeroed,
 //! so nothing a handler wrote, a token included, outlives the slot) and returns
-//! the arena to the pool.
+//! the arena to the pool. The bytes are zeroed, not returned to the operating
+//! system: an arena's pages, once written, stay resident (a load takes the
+//! free arena of lowest index, so the arenas used stay the first few), and
+//! reclaiming bounds how many arenas are lent at once and how long what a
+//! module kept stays readable.
 //!
 //! Invariants, checked by the property tests below:
 //! - a slot with an operation in flight is never reclaimed, whatever the policy;
 //! - a `Never` or pinned slot, once loaded, stays loaded;
 //! - no arena is ever lent to two slots at once, and an arena's memory never
-//!   leaves its fixed range of the pool.
+//!   leaves its fixed range of the pool;
+//! - every byte handed out is zero, and scratch is zero again once the slot
+//!   has no operation in flight.
 //!
 //! Storage is the caller's: the pool's memory (`M`, carved into
 //! `memory.len() / arena_size` arenas) and the slot table (`T`, one
@@ -33,6 +50,7 @@
 //! everything else is O(slots) or better.
 
 use core::fmt;
+use core::num::NonZeroU16;
 use core::time::Duration;
 
 use crate::module::ModuleId;
@@ -125,7 +143,8 @@ pub struct SlotStats {
     pub reloads: u64,
     /// Reclaims.
     pub unloads: u64,
-    /// Bytes the reclaimed arenas had handed out, zeroed and returned.
+    /// Bytes handed out, then zeroed and given back: what a slot kept, when
+    /// it is reclaimed; scratch, when its operations end.
     pub bytes_reclaimed: u64,
 }
 
@@ -144,6 +163,24 @@ impl SlotStats {
     }
 }
 
+/// The arena lent to a slot, stored as its index + 1 so that an
+/// `Option<Lent>` takes two bytes (and a [`SlotEntry`] 88 on 64-bit targets,
+/// the figure `memory-budget.md` quotes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Lent(NonZeroU16);
+
+impl Lent {
+    /// At most `u16::MAX` arenas (see [`SlotPool::new_zeroed`]): the last
+    /// index, `u16::MAX - 1`, is stored as `u16::MAX`.
+    fn new(index: u16) -> Lent {
+        Lent(NonZeroU16::MIN.saturating_add(index))
+    }
+
+    fn index(self) -> usize {
+        usize::from(self.0.get() - 1)
+    }
+}
+
 /// One entry of the slot table. Public so callers can supply the table's
 /// storage (`[SlotEntry::EMPTY; N]`); its fields are the pool's business.
 #[derive(Clone, Copy, Debug)]
@@ -153,9 +190,10 @@ pub struct SlotEntry {
     policy: Policy,
     registered: bool,
     pinned: bool,
-    ever_loaded: bool,
-    arena: Option<u16>,
+    arena: Option<Lent>,
     used: u32,
+    /// Bytes lent as scratch from the arena's end to the operations in flight.
+    scratch: u32,
     in_flight: u16,
     last_used: Instant,
     stats: SlotStats,
@@ -169,9 +207,9 @@ impl SlotEntry {
         policy: Policy::Deferred,
         registered: false,
         pinned: false,
-        ever_loaded: false,
         arena: None,
         used: 0,
+        scratch: 0,
         in_flight: 0,
         last_used: Instant::ZERO,
         stats: SlotStats {
@@ -257,15 +295,18 @@ pub struct PoolStats {
 
 /// A bump allocator over one slot's arena, lent for the duration of an operation.
 ///
-/// Every allocation is a fresh, zeroed range of the arena: bytes are only
-/// handed out once per load, and reclaiming the slot zeroes what was used.
-/// Bytes allocated by earlier operations since the module was loaded stay
-/// reachable through [`Arena::retained`], which is how a module keeps state
-/// (a parsed table, say) from one operation to the next.
+/// Every allocation is a fresh, zeroed range of the arena. What
+/// [`Arena::alloc`] hands out (from the arena's start) is kept until the slot
+/// is reclaimed, which zeroes it: bytes allocated by earlier operations since
+/// the module was loaded stay reachable through [`Arena::retained`], which is
+/// how a module keeps state from one operation to the next. What
+/// [`Arena::scratch`] hands out (from the arena's end) is the operation's
+/// alone: zeroed and free again once the slot has no operation in flight.
 pub struct Arena<'a> {
     retained: &'a mut [u8],
     rest: &'a mut [u8],
     used: &'a mut u32,
+    scratch: &'a mut u32,
 }
 
 /// The arena has fewer free bytes than were asked for.
@@ -294,6 +335,25 @@ impl<'a> Arena<'a> {
         Ok(taken)
     }
 
+    /// Take `len` zeroed bytes from the arena's end for this operation only:
+    /// they are zeroed and given back when the slot's last operation in
+    /// flight is released, whatever the slot's policy.
+    pub fn scratch(&mut self, len: usize) -> Result<&'a mut [u8], ArenaFull> {
+        let available = self.rest.len();
+        if len > available {
+            return Err(ArenaFull {
+                requested: len,
+                available,
+            });
+        }
+        let rest = core::mem::take(&mut self.rest);
+        let (rest, taken) = rest.split_at_mut(available - len);
+        self.rest = rest;
+        // As in `alloc`: `len` fits in the arena, whose size fits in u32.
+        *self.scratch = self.scratch.saturating_add(len as u32);
+        Ok(taken)
+    }
+
     /// Copy `bytes` into the arena.
     pub fn alloc_copy(&mut self, bytes: &[u8]) -> Result<&'a mut [u8], ArenaFull> {
         let dst = self.alloc(bytes.len())?;
@@ -310,6 +370,18 @@ impl<'a> Arena<'a> {
     pub fn available(&self) -> usize {
         self.rest.len()
     }
+}
+
+/// One operation run by [`SlotPool::run`]: what the work gave back, and what
+/// happened to the slot around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ran<R> {
+    /// What the work returned.
+    pub value: R,
+    /// How the module was found.
+    pub load: Load,
+    /// Whether the slot was reclaimed on release.
+    pub reclaimed: bool,
 }
 
 /// The pool of arenas and the table of module slots.
@@ -438,12 +510,12 @@ where
                 self.in_use += 1;
                 self.high_water = self.high_water.max(self.in_use);
                 let e = self.entry_mut(slot)?;
-                e.arena = Some(arena);
+                e.arena = Some(Lent::new(arena));
                 e.used = 0;
-                if e.ever_loaded {
+                // `loads` counts the first load only, so it is 1 from then on.
+                if e.stats.loads > 0 {
                     Load::Reloaded
                 } else {
-                    e.ever_loaded = true;
                     Load::Loaded
                 }
             }
@@ -464,18 +536,47 @@ where
             .get_mut(slot.index())
             .filter(|e| e.registered)
             .ok_or(SlotError::UnknownSlot(slot))?;
-        let index = entry.arena.ok_or(SlotError::NotLoaded(slot))? as usize;
+        let index = entry.arena.ok_or(SlotError::NotLoaded(slot))?.index();
         let start = index * arena_size;
         let memory = self
             .memory
             .as_mut()
             .get_mut(start..start + arena_size)
             .ok_or(SlotError::NotLoaded(slot))?;
-        let (retained, rest) = memory.split_at_mut((entry.used as usize).min(arena_size));
+        let kept = (entry.used as usize).min(arena_size);
+        let (retained, rest) = memory.split_at_mut(kept);
+        let free = arena_size - kept - (entry.scratch as usize).min(arena_size - kept);
         Ok(Arena {
             retained,
-            rest,
+            rest: &mut rest[..free],
             used: &mut entry.used,
+            scratch: &mut entry.scratch,
+        })
+    }
+
+    /// One operation on the slot's module: [`acquire`](Self::acquire) it
+    /// (loading it if needed), lend `work` its arena, and
+    /// [`release`](Self::release) it, also when the work failed, so the
+    /// slot's policy applies.
+    pub fn run<R>(
+        &mut self,
+        slot: SlotId,
+        now: Instant,
+        work: impl FnOnce(&mut Arena<'_>) -> R,
+    ) -> Result<Ran<R>, SlotError> {
+        let load = self.acquire(slot, now)?;
+        let value = match self.arena(slot) {
+            Ok(mut arena) => work(&mut arena),
+            Err(e) => {
+                self.release(slot, now)?;
+                return Err(e);
+            }
+        };
+        let reclaimed = self.release(slot, now)?;
+        Ok(Ran {
+            value,
+            load,
+            reclaimed,
         })
     }
 
@@ -489,8 +590,12 @@ where
         }
         e.in_flight -= 1;
         e.last_used = now;
+        let immediate = e.reclaimable_by(Trigger::Idle, now) && e.policy == Policy::Immediate;
+        if e.in_flight == 0 {
+            self.give_back_scratch(slot);
+        }
         let mut reclaimed = false;
-        if e.reclaimable_by(Trigger::Idle, now) && e.policy == Policy::Immediate {
+        if immediate {
             self.unload(slot);
             reclaimed = true;
         }
@@ -592,7 +697,7 @@ where
 
     fn free_arena(&self) -> Option<u16> {
         let table = self.table.as_ref();
-        (0..self.arenas as u16).find(|&a| !table.iter().any(|e| e.arena == Some(a)))
+        (0..self.arenas as u16).find(|&a| !table.iter().any(|e| e.arena == Some(Lent::new(a))))
     }
 
     fn above_pressure(&self) -> bool {
@@ -633,19 +738,38 @@ where
         n
     }
 
-    /// Zero what the slot used, return its arena to the pool.
-    fn unload(&mut self, slot: SlotId) {
+    /// Zero the scratch the slot's operations used; it is free again.
+    fn give_back_scratch(&mut self, slot: SlotId) {
         let arena_size = self.arena_size;
         let Some(entry) = self.table.as_mut().get_mut(slot.index()) else {
             return;
         };
-        let Some(index) = entry.arena.take() else {
+        let scratch = (core::mem::take(&mut entry.scratch) as usize).min(arena_size);
+        entry.stats.bytes_reclaimed = entry.stats.bytes_reclaimed.saturating_add(scratch as u64);
+        if let Some(lent) = entry.arena
+            && scratch > 0
+        {
+            let end = (lent.index() + 1) * arena_size;
+            if let Some(bytes) = self.memory.as_mut().get_mut(end - scratch..end) {
+                bytes.fill(0);
+            }
+        }
+    }
+
+    /// Zero what the slot used, return its arena to the pool.
+    fn unload(&mut self, slot: SlotId) {
+        self.give_back_scratch(slot);
+        let arena_size = self.arena_size;
+        let Some(entry) = self.table.as_mut().get_mut(slot.index()) else {
+            return;
+        };
+        let Some(lent) = entry.arena.take() else {
             return;
         };
         let used = (entry.used as usize).min(arena_size);
         entry.used = 0;
         entry.stats.record_unload(used);
-        let start = index as usize * arena_size;
+        let start = lent.index() * arena_size;
         if let Some(bytes) = self.memory.as_mut().get_mut(start..start + used) {
             bytes.fill(0);
         }
@@ -800,6 +924,67 @@ mod tests {
     }
 
     #[test]
+    fn scratch_is_the_operations_alone_and_zero_again_when_none_is_in_flight() {
+        let mut p = pool(1, 100);
+        let s = p.register(ModuleId(1), "ha.client", Policy::Never).unwrap();
+        let ran = p
+            .run(s, t(0), |arena| {
+                arena.alloc_copy(b"kept").unwrap();
+                let request = arena.scratch(8).unwrap();
+                assert_eq!(request, &[0; 8]);
+                request.copy_from_slice(b"GET /api");
+                assert_eq!(arena.available(), ARENA - 12);
+                assert_eq!(
+                    arena.scratch(ARENA),
+                    Err(ArenaFull {
+                        requested: ARENA,
+                        available: ARENA - 12
+                    })
+                );
+            })
+            .unwrap();
+        assert_eq!((ran.load, ran.reclaimed), (Load::Loaded, false));
+        // The scratch was zeroed and is free again; what was kept stays.
+        assert_eq!(&p.memory[..4], b"kept");
+        assert!(p.memory[4..].iter().all(|&b| b == 0));
+        assert_eq!(p.view(s).unwrap().stats.bytes_reclaimed, 8);
+        // An operation still in flight keeps its scratch from a nested one.
+        p.acquire(s, t(1)).unwrap();
+        p.arena(s).unwrap().scratch(2).unwrap().fill(7);
+        p.run(s, t(2), |arena| {
+            assert_eq!(arena.available(), ARENA - 6);
+            arena.scratch(1).unwrap().fill(9);
+        })
+        .unwrap();
+        assert_eq!(&p.memory[ARENA - 3..ARENA], &[9, 7, 7]);
+        p.release(s, t(3)).unwrap();
+        assert!(p.memory[4..].iter().all(|&b| b == 0));
+        assert_eq!(p.arena(s).unwrap().available(), ARENA - 4);
+    }
+
+    #[test]
+    fn run_releases_the_slot_whatever_the_work_returned() {
+        let mut p = pool(1, 100);
+        let s = p
+            .register(ModuleId(1), "ha.services", Policy::Immediate)
+            .unwrap();
+        let ran = p
+            .run(s, t(0), |arena| -> Result<(), ArenaFull> {
+                arena.scratch(3)?.fill(1);
+                arena.scratch(ARENA).map(drop)
+            })
+            .unwrap();
+        assert!(ran.value.is_err());
+        assert!(ran.reclaimed);
+        assert!(!p.is_loaded(s));
+        assert!(p.memory.iter().all(|&b| b == 0));
+        assert_eq!(
+            p.run(SlotId(5), t(1), |_| ()).err(),
+            Some(SlotError::UnknownSlot(SlotId(5)))
+        );
+    }
+
+    #[test]
     fn each_policy_reclaims_at_its_moment() {
         let mut p = pool(8, 100);
         let immediate = p.register(ModuleId(1), "i", Policy::Immediate).unwrap();
@@ -892,6 +1077,7 @@ mod tests {
         Acquire(usize),
         Release(usize),
         Write(usize, u8),
+        Scratch(usize, u8),
         Advance(u64),
         EndInvocation,
         Reclaim,
@@ -904,6 +1090,7 @@ mod tests {
             4 => (0..6usize).prop_map(Op::Acquire),
             3 => (0..6usize).prop_map(Op::Release),
             2 => (0..6usize, 1..=255u8).prop_map(|(s, b)| Op::Write(s, b)),
+            2 => (0..6usize, 1..=255u8).prop_map(|(s, b)| Op::Scratch(s, b)),
             2 => (0..120_000u64).prop_map(Op::Advance),
             1 => Just(Op::EndInvocation),
             1 => Just(Op::Reclaim),
@@ -965,6 +1152,15 @@ mod tests {
                             }
                         }
                     }
+                    Op::Scratch(i, b) => {
+                        if in_flight[i] > 0 {
+                            let mut arena = p.arena(slots[i]).unwrap();
+                            if let Ok(bytes) = arena.scratch(2) {
+                                prop_assert_eq!(&bytes[..], &[0, 0][..]);
+                                bytes.fill(b);
+                            }
+                        }
+                    }
                     Op::Advance(ms) => now += ms,
                     Op::EndInvocation => { p.end_invocation(t(now)); }
                     Op::Reclaim => { p.reclaim(t(now)); }
@@ -982,17 +1178,29 @@ mod tests {
                     if loaded {
                         let mut arena = p.arena(s).unwrap();
                         prop_assert_eq!(&arena.retained()[..], &written[i][..]);
-                    } else {
+                    }
+                    if loaded && in_flight[i] == 0 {
+                        // Past what the module kept, its arena is zero again.
+                        let index = p.table[s.index()].arena.unwrap().index();
+                        let kept = written[i].len();
+                        let arena = &p.memory[index * ARENA..(index + 1) * ARENA];
+                        prop_assert!(arena[kept..].iter().all(|&b| b == 0), "scratch not given back");
+                    }
+                    if !loaded {
                         written[i].clear();
                     }
                 }
-                let arenas_lent: std::vec::Vec<u16> =
-                    p.table.iter().filter_map(|e| e.arena).collect();
+                let arenas_lent: std::vec::Vec<usize> =
+                    p.table.iter().filter_map(|e| e.arena.map(Lent::index)).collect();
                 let mut distinct = arenas_lent.clone();
                 distinct.sort_unstable();
                 distinct.dedup();
                 prop_assert_eq!(distinct.len(), arenas_lent.len(), "an arena lent twice");
-                prop_assert!(arenas_lent.iter().all(|&a| (a as usize) < arenas));
+                prop_assert!(arenas_lent.iter().all(|&a| a < arenas));
+                for free in (0..arenas).filter(|a| !arenas_lent.contains(a)) {
+                    let arena = &p.memory[free * ARENA..(free + 1) * ARENA];
+                    prop_assert!(arena.iter().all(|&b| b == 0), "a free arena is not zero");
+                }
                 let stats = p.stats();
                 prop_assert_eq!(stats.arenas_in_use, arenas_lent.len());
                 prop_assert!(stats.high_water_arenas >= stats.arenas_in_use);

@@ -10,7 +10,8 @@
 //! Slots: a slot is reclaimed only when its policy, pin and operations in
 //! flight allow it (never one in flight), and always when its policy says
 //! it must be; loads, failures and counters are what the model expects; no
-//! arena is shared: what a module wrote stays, and every fresh byte is zero.
+//! arena is shared: what a module kept stays, scratch is free again once no
+//! operation is in flight, and every fresh byte (kept or scratch) is zero.
 #![no_main]
 
 use core::time::Duration;
@@ -401,6 +402,7 @@ enum SlotOp {
     Acquire(u8),
     Release(u8),
     Write(u8, u8),
+    Scratch(u8, u8),
     Advance(Span),
     EndInvocation,
     Reclaim,
@@ -419,6 +421,8 @@ struct Known {
     last_used: Instant,
     /// What the module wrote into its arena since it was loaded.
     written: Vec<u8>,
+    /// Scratch bytes lent to its operations in flight.
+    scratch: usize,
     loads: u64,
     reloads: u64,
     unloads: u64,
@@ -499,6 +503,7 @@ fn run_slots(run: SlotRun) {
                 ever_loaded: false,
                 last_used: Instant::ZERO,
                 written: Vec::new(),
+                scratch: 0,
                 loads: 0,
                 reloads: 0,
                 unloads: 0,
@@ -579,6 +584,10 @@ fn run_slots(run: SlotRun) {
                 } else {
                     slots[i].in_flight -= 1;
                     slots[i].last_used = now;
+                    if slots[i].in_flight == 0 {
+                        slots[i].bytes_reclaimed += slots[i].scratch as u64;
+                        slots[i].scratch = 0;
+                    }
                     for (j, s) in slots.iter().enumerate() {
                         may_unload[j] = s.under_pressure();
                     }
@@ -586,20 +595,30 @@ fn run_slots(run: SlotRun) {
                     reported = Some(usize::from(reclaimed));
                 }
             }
-            SlotOp::Write(i, len) => {
+            SlotOp::Write(i, len) | SlotOp::Scratch(i, len) => {
                 let i = pick(i);
                 at_most = 0;
                 if slots[i].in_flight > 0 {
+                    let kept = matches!(op, SlotOp::Write(..));
                     let len = usize::from(len % 24);
                     let mut arena = pool.arena(slots[i].id).expect("in flight, so loaded");
-                    let available = arena_size - slots[i].written.len();
+                    let available = arena_size - slots[i].written.len() - slots[i].scratch;
                     assert_eq!(arena.available(), available);
-                    match arena.alloc(len) {
+                    let taken = if kept {
+                        arena.alloc(len)
+                    } else {
+                        arena.scratch(len)
+                    };
+                    match taken {
                         Ok(bytes) => {
                             assert!(bytes.iter().all(|&b| b == 0), "a fresh byte is not zero");
                             fill = fill.wrapping_add(1).max(1);
                             bytes.fill(fill);
-                            slots[i].written.extend(std::iter::repeat_n(fill, len));
+                            if kept {
+                                slots[i].written.extend(std::iter::repeat_n(fill, len));
+                            } else {
+                                slots[i].scratch += len;
+                            }
                         }
                         Err(full) => {
                             assert!(len > available);
@@ -659,6 +678,7 @@ fn run_slots(run: SlotRun) {
                 s.unloads += 1;
                 s.bytes_reclaimed += s.written.len() as u64;
                 s.written.clear();
+                s.scratch = 0;
                 s.loaded = false;
                 unloaded += 1;
             }

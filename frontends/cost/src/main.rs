@@ -12,7 +12,9 @@
 //! as Home Assistant's documented Lambda does. It also reports lee's own
 //! time (engine time less the wait on Home Assistant), allocations per
 //! event after a warm-up (a counting global allocator), peak RSS, cache
-//! hits and module slot loads.
+//! hits, module slot loads and what the slots held (the most arenas lent at
+//! once, reclaims, working memory zeroed). `--pin-slots` pins every module
+//! slot, to weigh LUGS's reclaim policies against keeping every module.
 //!
 //! The flow: build the bridge against the embedded demo home (default,
 //! optionally slowed by `--ha-latency`) or a real Home Assistant
@@ -130,6 +132,11 @@ struct Args {
     /// after the idle limit.
     #[arg(long, value_name = "N", default_value_t = 2026)]
     seed: u64,
+    /// Pin every module slot (as `Policy::Never`): each module stays loaded
+    /// from its first use, to weigh LUGS's reclaim policies against keeping
+    /// everything (memory-budget.md).
+    #[arg(long)]
+    pin_slots: bool,
 }
 
 /// Where events come from.
@@ -171,6 +178,9 @@ fn run(args: &Args) -> Result<(), String> {
         home,
         target,
     } = build_bridge(args)?;
+    if args.pin_slots {
+        bridge.pin_every_slot();
+    }
     let mut event = Vec::with_capacity(Capacities::STANDARD.event_buffer);
 
     let (mut source, workload, short_workload, invocations) = match &args.events {
@@ -267,6 +277,11 @@ fn run(args: &Args) -> Result<(), String> {
         project(Sample::baseline_ms),
         project(Sample::floor_ms),
     );
+    let workload = if args.pin_slots {
+        format!("{workload}, every module slot pinned")
+    } else {
+        workload
+    };
     let dns = if args.dns.is_zero() {
         String::new()
     } else {
@@ -299,6 +314,7 @@ fn run(args: &Args) -> Result<(), String> {
         floor,
     };
     let mut text = report::render(&run);
+    text.push_str(&slots_line(&mut bridge));
     let of =
         |arrivals: &[Arrival]| Billed::of(samples.iter().filter(|s| arrivals.contains(&s.arrival)));
     let figure = chart::Figure {
@@ -328,6 +344,30 @@ fn run(args: &Args) -> Result<(), String> {
         _ => {}
     }
     charted
+}
+
+/// The module slots after the run, from the diagnostics report: the most
+/// arenas lent at once, reclaims, and the working memory zeroed and given
+/// back.
+fn slots_line(bridge: &mut Bridge) -> String {
+    let report: serde_json::Value =
+        serde_json::from_slice(bridge.handle(br#"{"diagnostics": true}"#, None).body)
+            .unwrap_or_default();
+    let slots = &report["slots"];
+    let modules = slots["modules"].as_array().map_or(&[][..], Vec::as_slice);
+    let sum = |field: &str| -> u64 { modules.iter().filter_map(|m| m[field].as_u64()).sum() };
+    let arena = slots["arena_size"].as_u64().unwrap_or(0);
+    let high_water = slots["high_water_bytes"].as_u64().unwrap_or(0);
+    format!(
+        "module slots: at most {} of {} arenas lent at once ({} KiB of {} KiB); {} reclaims; \
+         {} bytes of working memory zeroed and given back\n",
+        high_water.checked_div(arena).unwrap_or(0),
+        slots["arenas"],
+        high_water / 1024,
+        slots["arenas"].as_u64().unwrap_or(0) * arena / 1024,
+        report::thousands(sum("unloads")),
+        report::thousands(sum("bytes_reclaimed")),
+    )
 }
 
 /// A duration in milliseconds, as few digits as it needs: `50 ms`, `0.25 ms`.

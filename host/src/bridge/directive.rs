@@ -1,16 +1,15 @@
-//! An Alexa Smart Home directive through the gateway to the Alexa module's
-//! slot, and from there to Home Assistant through the core's bridge; an
-//! unreadable event answered as an invalid directive.
+//! An Alexa Smart Home directive run in the Alexa module's slot, and from
+//! there to Home Assistant through the core's bridge; an unreadable event
+//! answered as an invalid directive.
 
 use lee_core::alexa::{Directive, ErrorType, OutputTooSmall};
 use lee_core::bridge::{self, Answered, Context, Reason, Tally};
-use lee_core::dispatch::{Call, DispatchError, Served};
 use lee_core::event::{ClassifyError, Event};
 use lee_core::metrics::Counter;
 use lee_core::slots::Load;
 use lee_core::time::Clock;
 
-use super::{Body, Bridge, Handler, Outcome};
+use super::{Body, Bridge, Outcome};
 
 impl Bridge {
     pub(super) fn answer_classified(
@@ -57,7 +56,14 @@ impl Bridge {
         )
     }
 
-    /// Forward a directive through the gateway to the Alexa module's slot.
+    /// Forward a directive to Home Assistant, run in the Alexa module's slot:
+    /// the unescaped token is the module's working memory, scratch of its
+    /// arena, zeroed as soon as the directive is answered (not kept until
+    /// the policy reclaims the slot: kept, tokens would pile up in a slot
+    /// that stays loaded until the arena is full and directives fail).
+    /// Home Assistant's answer goes to `out`, the answer buffer returned to
+    /// the caller, which a Discovery outgrows any arena for; the check of
+    /// that answer needs no scratch (the JSON checker's stack is one `u128`).
     pub(super) fn forward(
         &mut self,
         directive: &Directive<'_>,
@@ -74,60 +80,40 @@ impl Bridge {
                 &mut self.out,
             );
         };
-        let call = Call {
-            interface: "Alexa",
-            operation: directive.namespace,
-            cache_key: None,
-        };
         let home_assistant = &mut self.home_assistant;
         let deadline = self.deadline;
         let clock = &self.clock;
         let jitter = &mut self.jitter;
         let debug_token = self.tokens.for_directive_without_one();
         let marks = &self.marks;
-        let mut answered = None;
-        let served = self.gateway.dispatch(
-            &call,
-            clock.now(),
-            &mut self.cache,
-            &mut self.slots,
-            &mut self.out,
-            |Handler::AlexaDirective, arena, _cache, out| {
-                marks.handler_start.set(Some(clock.now()));
-                let raw_len = directive.scope.and_then(|s| s.token).map_or(0, str::len);
-                // A token too long for the arena cannot be valid: an empty buffer
-                // makes the core refuse it as malformed.
-                let token_buf = arena.alloc(raw_len).unwrap_or_default();
-                let context = Context {
-                    transport,
-                    clock,
-                    jitter,
-                    message_id,
-                    debug_token,
-                    token_buf,
-                };
-                let answered_now = home_assistant
-                    .answer_directive(directive, event, deadline, context, out, tally);
-                marks.handler_end.set(Some(clock.now()));
-                let (len, outcome) = answered_now?;
-                answered = Some(outcome);
-                Ok(len)
-            },
-        );
+        let out = &mut self.out;
+        let ran = self.slots.run(self.alexa, clock.now(), |arena| {
+            marks.handler_start.set(Some(clock.now()));
+            let raw_len = directive.scope.and_then(|s| s.token).map_or(0, str::len);
+            // A token too long for the arena cannot be valid: an empty buffer
+            // makes the core refuse it as malformed.
+            let token_buf = arena.scratch(raw_len).unwrap_or_default();
+            let context = Context {
+                transport,
+                clock,
+                jitter,
+                message_id,
+                debug_token,
+                token_buf,
+            };
+            let answered =
+                home_assistant.answer_directive(directive, event, deadline, context, out, tally);
+            marks.handler_end.set(Some(clock.now()));
+            answered
+        });
         self.marks.gateway_end.set(Some(self.clock.now()));
-        match served {
-            Ok(served) => {
-                if let Served::Handled { load, .. } = served
-                    && load != Load::Warm
-                {
+        match ran {
+            Ok(ran) => {
+                if ran.load != Load::Warm {
                     self.metrics.incr(Counter::SlotLoads);
                 }
-                // Alexa routes are never cached, so the handler always ran and set it.
-                let outcome = answered.unwrap_or(Answered::PassedThrough);
-                Ok((served.len(), outcome))
+                ran.value
             }
-            Err(DispatchError::Handler(too_small)) => Err(too_small),
-            Err(DispatchError::OutputTooSmall { .. }) => Err(OutputTooSmall),
             Err(_) => bridge::refuse(Some(directive), Reason::Engine, message_id, &mut self.out),
         }
     }

@@ -27,12 +27,12 @@ use lee_core::breaker::Breaker;
 use lee_core::bridge::{self, Answered, Reason, Settings, Transport};
 use lee_core::budget::{Capacities, MemoryBudget, OverBudget};
 use lee_core::cache::{Cache, EntrySlot};
-use lee_core::dispatch::{Caching, Gateway, Operation, Route};
+use lee_core::dispatch::{Caching, Gateway, Route};
 use lee_core::event::{ClassifyError, Event, classify};
 use lee_core::metrics::Metrics;
 use lee_core::module::ModuleId;
 use lee_core::retry::SplitMix64;
-use lee_core::slots::{Policy, SlotEntry, SlotPool};
+use lee_core::slots::{Policy, SlotEntry, SlotId, SlotPool};
 use lee_core::time::{Clock, Instant};
 
 use crate::config::{Config, MIN_RESPONSE_BUFFER, Problem, Secret};
@@ -45,13 +45,6 @@ use observe::{Marks, RECENT_ERRORS, Timed};
 
 /// The module that forwards Alexa directives.
 const ALEXA_MODULE: ModuleId = ModuleId(1);
-
-/// What a route runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Handler {
-    /// Forward an Alexa Smart Home directive to Home Assistant.
-    AlexaDirective,
-}
 
 /// Why a bridge could not be built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,7 +122,9 @@ pub struct Bridge {
     json_answer: Vec<u8>,
     home_assistant: bridge::HomeAssistant,
     transport: Option<Timed>,
-    gateway: Gateway<Handler, 4>,
+    /// The Alexa module's slot: every directive runs in it (no gateway: one
+    /// handler serves every directive, and none is cached).
+    alexa: SlotId,
     ops: Gateway<ops::Op, 16>,
     tokens: tokens::Tokens,
     /// `HA_CACHE_WARMING`: read every state before the first event.
@@ -276,19 +271,9 @@ impl Bridge {
                 _ => (services, Caching::Never),
             };
             op_routes
-                .add::<()>(Route::new("ha", Operation::Named(name), slot, caching, op))
+                .add::<()>(Route::new("ha", name, slot, caching, op))
                 .expect("the op table has room for every op");
         }
-        let mut gateway = Gateway::new();
-        gateway
-            .add::<()>(Route::new(
-                "Alexa",
-                Operation::Any,
-                alexa,
-                Caching::Never,
-                Handler::AlexaDirective,
-            ))
-            .expect("a fresh route table has room for the first route");
         let mut seed = [0u8; 8];
         // Jitter only spreads retries; a fixed seed if the OS has no randomness is harmless.
         let _ = getrandom::fill(&mut seed);
@@ -322,7 +307,7 @@ impl Bridge {
                 waited: Duration::ZERO,
                 requests: 0,
             }),
-            gateway,
+            alexa,
             marks: Marks::default(),
             deadline: Instant::ZERO,
             before: Metrics::EMPTY,
@@ -338,6 +323,19 @@ impl Bridge {
             clock,
             out: vec![0u8; capacities.response_buffer].into_boxed_slice(),
         })
+    }
+
+    /// Pin every module slot: from its first use each module keeps its
+    /// arena, whatever its policy (as `Policy::Never`). Not a setting: it is
+    /// how `lee-cost --pin-slots` weighs what the reclaim policies save
+    /// (memory-budget.md).
+    pub fn pin_every_slot(&mut self) {
+        let slots: Vec<SlotId> = self.slots.views().map(|slot| slot.id).collect();
+        for slot in slots {
+            self.slots
+                .pin(slot)
+                .expect("the pool lists registered slots only");
+        }
     }
 
     /// Problems found in the configuration, each naming its variable.

@@ -1,6 +1,7 @@
 //! Engine ops run by the bridge: the token they use, the gateway route and
-//! module slot, the cache, the service policy, and the interpretation of a
-//! checked op ([`crate::ops`]) into requests to Home Assistant.
+//! module slot (whose arena holds the op's requests, see `ops::Client`), the
+//! cache, the service policy, and the interpretation of a checked op
+//! ([`crate::ops`]) into requests to Home Assistant.
 
 use lee_core::dispatch::{Call, DispatchError, Served};
 use lee_core::guard::Tally;
@@ -129,7 +130,7 @@ impl Bridge {
             &mut self.cache,
             &mut self.slots,
             &mut self.out,
-            |_, _arena, cache, out| {
+            |_, arena, cache, out| {
                 marks.handler_start.set(Some(clock.now()));
                 let mut client = ops::Client {
                     transport,
@@ -140,6 +141,7 @@ impl Bridge {
                     plan,
                     connect_timeout: settings.connect_timeout,
                     tally: Tally::default(),
+                    arena,
                     buffer: out,
                 };
                 let run = |client: &mut ops::Client, cache: &mut _| match &checked {

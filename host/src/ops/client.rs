@@ -1,14 +1,27 @@
 //! The [`Client`]: talks to Home Assistant for one op, through the
 //! [`Transport`] and the breaker of its base URL, and turns each answer into
 //! the op's answer.
+//!
+//! Memory: each request (its path and JSON body) is written into the op
+//! module's slot arena as scratch, zeroed and given back when the op ends;
+//! a request larger than what is left of the arena is written on the heap
+//! instead, bounded like the event it was built from. Home Assistant's
+//! answers are read into the answer buffer lent by the bridge (its size, the
+//! response buffer's, bounds them), not into the arena: an answer's size is
+//! known only once read, a `GET /api/states` outgrows any arena, and reading
+//! again into a larger buffer would send a service call twice.
 
 use std::borrow::Cow;
+use std::fmt;
+use std::io::Write;
 
 use lee_core::bridge::{Method, RestRequest, Transport};
 use lee_core::cache::{Cache, EntrySlot};
 use lee_core::guard::{Guarded, Refusal, Tally};
 use lee_core::ha::STATES_KEY;
 use lee_core::retry::{Effect, JitterSource, RetryPlan};
+use lee_core::slots::Arena;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
@@ -18,7 +31,7 @@ use super::{Failed, Filter, FromCache, Guard, HA_CLIENT, REFRESH_AT_MOST};
 use super::{state_answer, state_key, states_in_cache};
 
 /// Talks to Home Assistant for one op, each request a guarded call.
-pub(crate) struct Client<'a> {
+pub(crate) struct Client<'a, 's> {
     pub transport: &'a mut dyn Transport,
     pub breaker: &'a mut lee_core::breaker::Breaker,
     pub clock: &'a dyn lee_core::time::Clock,
@@ -29,16 +42,106 @@ pub(crate) struct Client<'a> {
     pub connect_timeout: std::time::Duration,
     /// What the requests did, for metrics.
     pub tally: Tally,
+    /// The op module's arena: where each request is written.
+    pub arena: &'a mut Arena<'s>,
     /// Where Home Assistant's answer is read.
     pub buffer: &'a mut [u8],
 }
 
-impl Client<'_> {
+/// Counts the bytes written to it: the size of a request before it is written.
+struct Count(usize);
+
+impl Write for Count {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The template body that lists an area's entities, written straight into
+/// the request: `{"template": "{{ area_entities('<area>') | tojson }}"}`.
+struct AreaTemplate<'a>(&'a str);
+
+impl Serialize for AreaTemplate<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Text<'a>(&'a str);
+        impl Serialize for Text<'_> {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                // `area` holds no quote or brace (see `area_arg`): safe inside the template.
+                serializer.collect_str(&format_args!(
+                    "{{{{ area_entities('{}') | tojson }}}}",
+                    self.0
+                ))
+            }
+        }
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("template", &Text(self.0))?;
+        map.end()
+    }
+}
+
+/// Write `path` then `body` (JSON) into `out`; `None` if `out` is too short.
+fn write_request<B: Serialize + ?Sized>(
+    mut out: impl Write,
+    path: fmt::Arguments<'_>,
+    body: Option<&B>,
+) -> Option<()> {
+    out.write_fmt(path).ok()?;
+    match body {
+        Some(body) => serde_json::to_writer(out, body).ok(),
+        None => Some(()),
+    }
+}
+
+impl Client<'_, '_> {
+    /// `GET path`.
+    fn get(&mut self, path: fmt::Arguments<'_>) -> Result<&[u8], Failed> {
+        self.send::<Value>(Method::Get, path, None)
+    }
+
+    /// `POST path` with `body`.
+    fn post<B: Serialize + ?Sized>(
+        &mut self,
+        path: fmt::Arguments<'_>,
+        body: &B,
+    ) -> Result<&[u8], Failed> {
+        self.send(Method::Post, path, Some(body))
+    }
+
     /// One request to Home Assistant through the core's guarded call: the
     /// breaker, the event's deadline, and retries where they are safe (reads:
     /// every `GET` and the template that resolves an area; a service call or
-    /// Assist only when nothing was sent).
-    fn send(&mut self, method: Method, path: &str, body: &[u8]) -> Result<&[u8], Failed> {
+    /// Assist only when nothing was sent). The request is written into the
+    /// arena's scratch, or on the heap when it does not fit there.
+    fn send<B: Serialize + ?Sized>(
+        &mut self,
+        method: Method,
+        path: fmt::Arguments<'_>,
+        body: Option<&B>,
+    ) -> Result<&[u8], Failed> {
+        let unwritable = || Failed::Unexpected("the request could not be written");
+        let mut path_len = Count(0);
+        path_len.write_fmt(path).map_err(|_| unwritable())?;
+        let mut len = Count(path_len.0);
+        if let Some(body) = body {
+            serde_json::to_writer(&mut len, body).map_err(|_| unwritable())?;
+        }
+        let mut heap = Vec::new();
+        let written: &mut [u8] = match self.arena.scratch(len.0) {
+            Ok(scratch) => scratch,
+            Err(_) => {
+                heap.resize(len.0, 0);
+                &mut heap
+            }
+        };
+        write_request(&mut *written, path, body).ok_or_else(unwritable)?;
+        let (path, body) = written.split_at(path_len.0);
+        let path = std::str::from_utf8(path).map_err(|_| unwritable())?;
         let request = RestRequest {
             method,
             path,
@@ -82,7 +185,7 @@ impl Client<'_> {
 
     /// `GET /api/`.
     pub fn health(&mut self) -> Result<String, Failed> {
-        let body = self.send(Method::Get, "/api/", b"")?;
+        let body = self.get(format_args!("/api/"))?;
         let message: Value = serde_json::from_slice(body)
             .map_err(|_| Failed::Unexpected("GET /api/ did not answer JSON"))?;
         Ok(format!(
@@ -93,7 +196,7 @@ impl Client<'_> {
 
     /// `GET /api/states/<entity>`.
     pub fn state(&mut self, entity: &str) -> Result<String, Failed> {
-        let body = self.send(Method::Get, &format!("/api/states/{entity}"), b"")?;
+        let body = self.get(format_args!("/api/states/{entity}"))?;
         let raw: &RawValue =
             serde_json::from_slice(body).map_err(|_| Failed::Unexpected("a state is not JSON"))?;
         Ok(state_answer(raw.get()))
@@ -146,7 +249,7 @@ impl Client<'_> {
         E: AsRef<[EntrySlot]> + AsMut<[EntrySlot]>,
         B: AsRef<[u8]> + AsMut<[u8]>,
     {
-        let body = self.send(Method::Get, "/api/states", b"")?;
+        let body = self.get(format_args!("/api/states"))?;
         let states: Vec<&RawValue> = serde_json::from_slice(body)
             .map_err(|_| Failed::Unexpected("GET /api/states did not answer a JSON list"))?;
         let mut answer = String::from(r#"{"ok":true,"op":"ha.states","states":["#);
@@ -284,13 +387,9 @@ impl Client<'_> {
         let key = format!("{AREA_KEY_PREFIX}{area}");
         let listed = match cache.get(key.as_bytes(), now) {
             Some(cached) => cached.to_vec(),
-            None => {
-                // `area` holds no quote or brace (see `area_arg`): safe inside the template.
-                let template = format!("{{{{ area_entities('{area}') | tojson }}}}");
-                let body = serde_json::to_vec(&serde_json::json!({ "template": template }))
-                    .map_err(|_| Failed::Unexpected("the template could not be written"))?;
-                self.send(Method::Post, "/api/template", &body)?.to_vec()
-            }
+            None => self
+                .post(format_args!("/api/template"), &AreaTemplate(area))?
+                .to_vec(),
         };
         let entities: Vec<String> = serde_json::from_slice(&listed)
             .map_err(|_| Failed::Unexpected("area_entities did not answer a JSON list"))?;
@@ -307,9 +406,7 @@ impl Client<'_> {
 
     /// `POST /api/conversation/process`: Assist's speech and the conversation id.
     pub fn conversation(&mut self, body: &Map<String, Value>) -> Result<String, Failed> {
-        let body = serde_json::to_vec(body)
-            .map_err(|_| Failed::Unexpected("the text could not be written"))?;
-        let answer = self.send(Method::Post, "/api/conversation/process", &body)?;
+        let answer = self.post(format_args!("/api/conversation/process"), body)?;
         let v: Value = serde_json::from_slice(answer)
             .map_err(|_| Failed::Unexpected("Assist did not answer JSON"))?;
         let response = &v["response"];
@@ -339,13 +436,7 @@ impl Client<'_> {
         if !entities.is_empty() {
             body.insert("entity_id".into(), Value::from(entities.to_vec()));
         }
-        let body = serde_json::to_vec(&body)
-            .map_err(|_| Failed::Unexpected("the service data could not be written"))?;
-        let answer = self.send(
-            Method::Post,
-            &format!("/api/services/{domain}/{service}"),
-            &body,
-        )?;
+        let answer = self.post(format_args!("/api/services/{domain}/{service}"), &body)?;
         let changed: &RawValue = serde_json::from_slice(answer)
             .map_err(|_| Failed::Unexpected("the service call did not answer JSON"))?;
         Ok(format!(
