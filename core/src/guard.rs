@@ -49,7 +49,33 @@ pub enum Refusal {
     Failed(Failure),
 }
 
-/// Everything a guarded call needs besides the attempt itself.
+/// What a guarded call drives: one attempt, and the wait before the next.
+/// Home Assistant's requests go through [`Guarded`], which makes them
+/// through the [`Transport`]; another dependency (the Parameter Store
+/// extension) implements this itself.
+pub trait Attempts {
+    /// Make one attempt within `timeouts`.
+    fn attempt(&mut self, timeouts: Timeouts) -> Result<HaAnswer, Failure>;
+
+    /// Wait until `until` before the next attempt.
+    fn wait_until(&mut self, until: Instant);
+}
+
+/// The breaker, the retry plan and the deadline of one guarded call.
+pub struct Guard<'a> {
+    /// The dependency's breaker.
+    pub breaker: &'a mut Breaker,
+    /// Backoff and deadline.
+    pub plan: RetryPlan,
+    /// Connect timeout per attempt.
+    pub connect_timeout: Duration,
+    /// The clock.
+    pub clock: &'a dyn Clock,
+    /// Jitter for the backoff.
+    pub jitter: &'a mut dyn JitterSource,
+}
+
+/// Everything a guarded call to Home Assistant needs besides the attempt.
 pub struct Guarded<'a> {
     /// The breaker of Home Assistant's base URL.
     pub breaker: &'a mut Breaker,
@@ -65,19 +91,33 @@ pub struct Guarded<'a> {
     pub jitter: &'a mut dyn JitterSource,
 }
 
+/// A request to Home Assistant through its transport.
+struct Through<'t, F> {
+    transport: &'t mut dyn Transport,
+    send: F,
+}
+
+impl<F> Attempts for Through<'_, F>
+where
+    F: FnMut(&mut dyn Transport, Timeouts) -> Result<HaAnswer, Failure>,
+{
+    fn attempt(&mut self, timeouts: Timeouts) -> Result<HaAnswer, Failure> {
+        (self.send)(&mut *self.transport, timeouts)
+    }
+
+    fn wait_until(&mut self, until: Instant) {
+        self.transport.wait_until(until);
+    }
+}
+
 impl Guarded<'_> {
     /// Make `attempt` (one request through the transport, with the time
-    /// limits it is given) until Home Assistant answers, or the breaker, the
-    /// failure, the `effect` or the deadline say stop.
-    ///
-    /// `Ok` holds Home Assistant's last answer, whatever its status: a 2xx,
-    /// a status that is not worth repeating, or a "try later" status when no
-    /// further attempt fits. `Err` says why there was no answer at all.
+    /// limits it is given) as [`Guard::run`] says.
     pub fn call(
         self,
         effect: Effect,
         tally: &mut Tally,
-        mut attempt: impl FnMut(&mut dyn Transport, Timeouts) -> Result<HaAnswer, Failure>,
+        attempt: impl FnMut(&mut dyn Transport, Timeouts) -> Result<HaAnswer, Failure>,
     ) -> Result<HaAnswer, Refusal> {
         let Guarded {
             breaker,
@@ -87,8 +127,46 @@ impl Guarded<'_> {
             clock,
             jitter,
         } = self;
+        Guard {
+            breaker,
+            plan,
+            connect_timeout,
+            clock,
+            jitter,
+        }
+        .run(
+            effect,
+            tally,
+            &mut Through {
+                transport,
+                send: attempt,
+            },
+        )
+    }
+}
+
+impl Guard<'_> {
+    /// Make attempts until the dependency answers, or the breaker, the
+    /// failure, the `effect` or the deadline say stop.
+    ///
+    /// `Ok` holds the last answer, whatever its status: a 2xx, a status that
+    /// is not worth repeating, or a "try later" status when no further
+    /// attempt fits. `Err` says why there was no answer at all.
+    pub fn run(
+        self,
+        effect: Effect,
+        tally: &mut Tally,
+        attempts: &mut dyn Attempts,
+    ) -> Result<HaAnswer, Refusal> {
+        let Guard {
+            breaker,
+            plan,
+            connect_timeout,
+            clock,
+            jitter,
+        } = self;
         let opens_before = breaker.stats().opens;
-        let mut attempts = 0;
+        let mut made = 0;
         let result = loop {
             let now = clock.now();
             if !plan.may_start(now) {
@@ -102,14 +180,14 @@ impl Guarded<'_> {
                     });
                 }
             };
-            attempts += 1;
+            made += 1;
             tally.requests += 1;
             let remaining = plan.remaining(now);
             let timeouts = Timeouts {
                 connect: connect_timeout.min(remaining),
                 total: remaining,
             };
-            let sent = attempt(&mut *transport, timeouts);
+            let sent = attempts.attempt(timeouts);
             let answered = clock.now();
             let failure = match sent {
                 Ok(answer) if (200..300).contains(&answer.status) => {
@@ -117,7 +195,7 @@ impl Guarded<'_> {
                     break Ok(answer);
                 }
                 Ok(answer) => {
-                    // Home Assistant (or its proxy) answered: only "try
+                    // The dependency (or its proxy) answered: only "try
                     // later" statuses say it is in trouble.
                     if is_transient_status(answer.status) {
                         breaker.record_failure(permit, answered);
@@ -126,7 +204,7 @@ impl Guarded<'_> {
                     }
                     match retry(
                         &plan,
-                        attempts,
+                        made,
                         Failure::Status(answer.status),
                         effect,
                         answered,
@@ -134,7 +212,7 @@ impl Guarded<'_> {
                     ) {
                         Some(at) => {
                             tally.retries += 1;
-                            transport.wait_until(at);
+                            attempts.wait_until(at);
                             continue;
                         }
                         None => break Ok(answer),
@@ -145,10 +223,10 @@ impl Guarded<'_> {
                     failure
                 }
             };
-            match retry(&plan, attempts, failure, effect, answered, jitter) {
+            match retry(&plan, made, failure, effect, answered, jitter) {
                 Some(at) => {
                     tally.retries += 1;
-                    transport.wait_until(at);
+                    attempts.wait_until(at);
                 }
                 None => break Err(Refusal::Failed(failure)),
             }

@@ -56,6 +56,20 @@ pub enum Failure {
 }
 
 impl Failure {
+    /// How the core's retry rules ([`lee_core::retry`]) should treat it: a
+    /// missing session token or an answer that is not the extension's will
+    /// not change on a repeat; no answer, or a cut-off one, may.
+    pub fn as_retried(self) -> lee_core::failure::Failure {
+        use lee_core::failure::Failure as Core;
+        match self {
+            Failure::NoSessionToken => Core::Status(401),
+            Failure::NoAnswer => Core::SendFailed,
+            Failure::Refused(status) => Core::Status(status),
+            Failure::Unreadable => Core::ResponseTruncated,
+            Failure::NotJson | Failure::NoValue => Core::Status(500),
+        }
+    }
+
     /// What went wrong, in one sentence (without the HTTP status).
     pub fn says(self) -> &'static str {
         match self {

@@ -33,10 +33,16 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use lee_core::breaker::{Breaker, BreakerConfig};
+use lee_core::failure::Failure;
+use lee_core::guard::{Attempts, Guard, Refusal, Tally};
 use lee_core::hash::stable_hash;
+use lee_core::retry::{Backoff, Effect, JitterSource, RetryPlan};
+use lee_core::time::Clock;
+use lee_core::transport::{HaAnswer, Timeouts};
 
 use crate::config::{self, PINNED, Problem, Secret, VARIABLES};
-use crate::parameters::{ParameterStore, is_parameter_name};
+use crate::parameters::{self, ParameterStore, is_parameter_name};
 
 /// Where to find configuration parameters: `PARAMETER_PREFIX`, with the
 /// extension's settings (`PARAMETERS_SECRETS_EXTENSION_HTTP_PORT`,
@@ -46,6 +52,8 @@ pub struct ParameterSource {
     prefix: String,
     ttl: Duration,
     store: ParameterStore,
+    /// The extension's breaker: one per dependency.
+    breaker: Breaker,
 }
 
 impl ParameterSource {
@@ -73,6 +81,7 @@ impl ParameterSource {
                 prefix,
                 ttl: extension.ttl,
                 store: ParameterStore::new(&extension),
+                breaker: Breaker::new(BreakerConfig::DEFAULT),
             }),
             _ => Err(problems),
         })
@@ -99,29 +108,98 @@ impl ParameterSource {
     /// such parameter".
     ///
     /// The whole reading must end within `budget`: it runs inside an event,
-    /// so a slow or hung extension costs that event at most this much.
-    pub fn fetch(&self, budget: Duration) -> Result<BTreeMap<&'static str, String>, String> {
-        let until = Instant::now() + budget;
+    /// so a slow or hung extension costs that event at most this much. Each
+    /// parameter is one guarded call ([`Guard::run`]) with the extension's
+    /// own breaker: a failed read is tried again within the budget (reads
+    /// are harmless to repeat), and an extension that keeps failing is not
+    /// asked again until its breaker lets a probe through.
+    pub fn fetch(
+        &mut self,
+        budget: Duration,
+        clock: &dyn Clock,
+        jitter: &mut dyn JitterSource,
+    ) -> Result<BTreeMap<&'static str, String>, String> {
+        let deadline = clock.now().saturating_add(budget);
+        let plan = RetryPlan::new(Backoff::DEFAULT, deadline, MIN_READ);
         let mut found = BTreeMap::new();
         for &name in VARIABLES {
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(format!(
-                    "the Parameters and Secrets extension did not answer every parameter within {} ms",
-                    budget.as_millis()
-                ));
-            }
             let parameter = format!("{}{name}", self.prefix);
-            match self.store.get(&parameter, left) {
-                Ok(Some(value)) => {
+            let mut reading = Reading {
+                store: &self.store,
+                name: &parameter,
+                clock,
+                value: None,
+                why: None,
+            };
+            let answer = Guard {
+                breaker: &mut self.breaker,
+                plan,
+                connect_timeout: budget,
+                clock,
+                jitter: &mut *jitter,
+            }
+            .run(Effect::ReadOnly, &mut Tally::default(), &mut reading);
+            match (answer, reading.value, reading.why) {
+                (Ok(_), Some(value), _) => {
                     found.insert(name, value);
                 }
                 // No such parameter: the environment's value stands.
-                Ok(None) => {}
-                Err(why) => return Err(format!("reading {parameter}: {why}")),
+                (Ok(answer), None, None) if answer.status == 404 => {}
+                (_, _, Some(why)) => return Err(format!("reading {parameter}: {why}")),
+                (Err(Refusal::BreakerOpen { .. }), ..) => {
+                    return Err(
+                        "the Parameters and Secrets extension failed repeatedly; it is \
+                                asked again once its breaker's cool-down has passed"
+                            .to_string(),
+                    );
+                }
+                _ => {
+                    return Err(format!(
+                        "the Parameters and Secrets extension did not answer every parameter \
+                         within {} ms",
+                        budget.as_millis()
+                    ));
+                }
             }
         }
         Ok(found)
+    }
+}
+
+/// The shortest time worth starting a read in: the extension is on this
+/// machine and answers in about a millisecond.
+const MIN_READ: Duration = Duration::from_millis(5);
+
+/// One parameter's reading, as a guarded call drives it.
+struct Reading<'a> {
+    store: &'a ParameterStore,
+    name: &'a str,
+    clock: &'a dyn Clock,
+    /// The value, once read.
+    value: Option<String>,
+    /// Why the last attempt gave none.
+    why: Option<parameters::Failure>,
+}
+
+impl Attempts for Reading<'_> {
+    fn attempt(&mut self, timeouts: Timeouts) -> Result<HaAnswer, Failure> {
+        self.why = None;
+        let answered = |status| HaAnswer { status, len: 0 };
+        match self.store.get(self.name, timeouts.total) {
+            Ok(Some(value)) => {
+                self.value = Some(value);
+                Ok(answered(200))
+            }
+            Ok(None) => Ok(answered(404)),
+            Err(why) => {
+                self.why = Some(why);
+                Err(why.as_retried())
+            }
+        }
+    }
+
+    fn wait_until(&mut self, until: lee_core::time::Instant) {
+        std::thread::sleep(until.saturating_duration_since(self.clock.now()));
     }
 }
 
@@ -252,7 +330,7 @@ mod tests {
                 "SSM_CACHE_TTL"
             ]
         );
-        let source = ParameterSource::from_env(vars(&[
+        let mut source = ParameterSource::from_env(vars(&[
             ("PARAMETER_PREFIX", "/lee/prod/"),
             ("SSM_CACHE_TTL", "0"),
         ]))
@@ -261,7 +339,11 @@ mod tests {
         assert_eq!(source.ttl(), Duration::ZERO);
         assert!(
             source
-                .fetch(Duration::from_secs(1))
+                .fetch(
+                    Duration::from_secs(1),
+                    &crate::MonotonicClock::new(),
+                    &mut lee_core::retry::SplitMix64::new(1)
+                )
                 .unwrap_err()
                 .contains("AWS_SESSION_TOKEN")
         );

@@ -730,3 +730,49 @@ fn a_hung_parameter_store_costs_the_directive_that_triggers_a_reload_no_answer()
     );
     assert_eq!(bridge.config_version(), 1);
 }
+
+#[test]
+fn a_parameter_store_that_keeps_failing_is_not_asked_again_until_its_breaker_probes() {
+    let session = "session-token-for-the-extension";
+    let extension = ParameterExtension::start(session);
+    extension.hang();
+    let ha = FaultServer::start(
+        (0..8)
+            .map(|_| Fault::Respond(200, "application/json", turn_on_answer()))
+            .collect(),
+    );
+    let port = extension.port.to_string();
+    let env: BTreeMap<&str, String> = [
+        ("BASE_URL", ha.url.clone()),
+        ("PARAMETER_PREFIX", "/lee/test/".into()),
+        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port),
+        ("AWS_SESSION_TOKEN", session.into()),
+        ("SSM_CACHE_TTL", "0".into()),
+    ]
+    .into_iter()
+    .collect();
+    let mut bridge = Bridge::from_vars(move |name| env.get(name).cloned()).unwrap();
+    let remaining = Some(Duration::from_millis(1500));
+    let (asked, lines) = capture_logs(|| {
+        let mut asked = Vec::new();
+        for _ in 0..6 {
+            let handled = bridge.handle(&turn_on_switch_a(), remaining);
+            assert_eq!(
+                handled.outcome,
+                Outcome::Directive(lee_core::bridge::Answered::PassedThrough)
+            );
+            asked.push(extension.requests());
+        }
+        asked
+    });
+    assert!(
+        lines.iter().any(|l| l.contains("failed repeatedly")),
+        "{lines:#?}"
+    );
+    // Once the breaker is open, events read nothing from the extension.
+    assert_eq!(
+        asked[5], asked[4],
+        "asked after the breaker opened: {asked:?}"
+    );
+    assert_eq!(ha.received().len(), 6, "every directive answered");
+}

@@ -26,7 +26,8 @@ impl Bridge {
             return;
         }
         let left = self.deadline.saturating_duration_since(self.clock.now());
-        let fetched = match reloader.source.fetch(RELOAD_BUDGET.min(left / 4)) {
+        let budget = RELOAD_BUDGET.min(left / 4);
+        let fetched = match reloader.source.fetch(budget, &self.clock, &mut self.jitter) {
             Ok(fetched) => fetched,
             Err(why) => return reloader.keep(self.version, "configuration not re-read", why),
         };
