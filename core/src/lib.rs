@@ -28,6 +28,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod alexa;
+pub mod arena;
 pub mod breaker;
 pub mod bridge;
 pub mod budget;

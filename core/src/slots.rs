@@ -1,19 +1,13 @@
-//! Module slots: where a module's working memory lives, and when it is given back.
+//! Module slots: which module holds working memory, and when it is given back.
 //!
 //! lee is built from modules (the Alexa bridge, HA states, HA services, ...).
 //! A module does not hold memory while nobody uses it. On its first use in a
 //! warm Lambda it is *loaded* into a slot (LIGS, "load it when it's going to
 //! be served"): the slot takes one fixed-size arena from a shared pool, and the
-//! module's handlers take their working memory from that arena ([`Arena`]),
-//! which hands out two kinds of it, from its two ends:
-//!
-//! - [`Arena::alloc`]: kept until the slot is reclaimed (state a module
-//!   reuses from one operation to the next, a parsed table say), so its
-//!   policy decides how long those bytes live;
-//! - [`Arena::scratch`]: one operation's working memory (a directive's
-//!   unescaped token, an op's request), zeroed and given back as soon as
-//!   the slot has no operation in flight, so a module that stays loaded
-//!   does not fill its arena operation after operation.
+//! module's handlers take their working memory from that arena ([`Arena`]:
+//! memory kept until the slot is reclaimed, and one operation's scratch; the
+//! [`arena`](crate::arena) module says what each is for and how the bytes
+//! are zeroed).
 //!
 //! [`SlotPool::run`] is one operation: acquire, the arena lent to the work,
 //! release. Afterwards the slot is *reclaimed* (LUGS, "let it go when done
@@ -27,13 +21,9 @@
 //! | `MemoryPressure` | while the pool is above its pressure threshold, and when a load finds no free arena; least recently used first |
 //! | `Never` | never: core modules, and hot operations pinned by the fast path ([`SlotPool::pin`]) |
 //!
-//! Reclaiming a slot resets its arena (the bytes the module used are zeroed,
-//! so nothing a handler wrote, a token included, outlives the slot) and returns
-//! the arena to the pool. The bytes are zeroed, not returned to the operating
-//! system: an arena's pages, once written, stay resident (a load takes the
-//! free arena of lowest index, so the arenas used stay the first few), and
-//! reclaiming bounds how many arenas are lent at once and how long what a
-//! module kept stays readable.
+//! Reclaiming a slot resets its arena (the bytes the module used are zeroed)
+//! and returns the arena to the pool, whose free arena of lowest index the
+//! next load takes.
 //!
 //! Invariants, checked by the property tests below:
 //! - a slot with an operation in flight is never reclaimed, whatever the policy;
@@ -50,9 +40,11 @@
 //! everything else is O(slots) or better.
 
 use core::fmt;
-use core::num::NonZeroU16;
 use core::time::Duration;
 
+pub(crate) use crate::arena::clear;
+pub use crate::arena::{Arena, ArenaFull};
+use crate::arena::{Arenas, Lent};
 use crate::module::ModuleId;
 use crate::time::Instant;
 
@@ -157,27 +149,9 @@ impl SlotStats {
         }
     }
 
-    fn record_unload(&mut self, bytes: usize) {
+    fn record_unload(&mut self, bytes: u64) {
         self.unloads = self.unloads.saturating_add(1);
-        self.bytes_reclaimed = self.bytes_reclaimed.saturating_add(bytes as u64);
-    }
-}
-
-/// The arena lent to a slot, stored as its index + 1 so that an
-/// `Option<Lent>` takes two bytes (and a [`SlotEntry`] 88 on 64-bit targets,
-/// the figure `memory-budget.md` quotes).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Lent(NonZeroU16);
-
-impl Lent {
-    /// At most `u16::MAX` arenas (see [`SlotPool::new_zeroed`]): the last
-    /// index, `u16::MAX - 1`, is stored as `u16::MAX`.
-    fn new(index: u16) -> Lent {
-        Lent(NonZeroU16::MIN.saturating_add(index))
-    }
-
-    fn index(self) -> usize {
-        usize::from(self.0.get() - 1)
+        self.bytes_reclaimed = self.bytes_reclaimed.saturating_add(bytes);
     }
 }
 
@@ -293,85 +267,6 @@ pub struct PoolStats {
     pub totals: SlotStats,
 }
 
-/// A bump allocator over one slot's arena, lent for the duration of an operation.
-///
-/// Every allocation is a fresh, zeroed range of the arena. What
-/// [`Arena::alloc`] hands out (from the arena's start) is kept until the slot
-/// is reclaimed, which zeroes it: bytes allocated by earlier operations since
-/// the module was loaded stay reachable through [`Arena::retained`], which is
-/// how a module keeps state from one operation to the next. What
-/// [`Arena::scratch`] hands out (from the arena's end) is the operation's
-/// alone: zeroed and free again once the slot has no operation in flight.
-pub struct Arena<'a> {
-    retained: &'a mut [u8],
-    rest: &'a mut [u8],
-    used: &'a mut u32,
-    scratch: &'a mut u32,
-}
-
-/// The arena has fewer free bytes than were asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArenaFull {
-    /// Bytes asked for.
-    pub requested: usize,
-    /// Bytes still free in the arena.
-    pub available: usize,
-}
-
-impl<'a> Arena<'a> {
-    /// Take `len` zeroed bytes from the arena.
-    pub fn alloc(&mut self, len: usize) -> Result<&'a mut [u8], ArenaFull> {
-        if len > self.rest.len() {
-            return Err(ArenaFull {
-                requested: len,
-                available: self.rest.len(),
-            });
-        }
-        let rest = core::mem::take(&mut self.rest);
-        let (taken, rest) = rest.split_at_mut(len);
-        self.rest = rest;
-        // `len` fits in the remaining arena, whose size fits in u32 (checked at pool construction).
-        *self.used = self.used.saturating_add(len as u32);
-        Ok(taken)
-    }
-
-    /// Take `len` zeroed bytes from the arena's end for this operation only:
-    /// they are zeroed and given back when the slot's last operation in
-    /// flight is released, whatever the slot's policy.
-    pub fn scratch(&mut self, len: usize) -> Result<&'a mut [u8], ArenaFull> {
-        let available = self.rest.len();
-        if len > available {
-            return Err(ArenaFull {
-                requested: len,
-                available,
-            });
-        }
-        let rest = core::mem::take(&mut self.rest);
-        let (rest, taken) = rest.split_at_mut(available - len);
-        self.rest = rest;
-        // As in `alloc`: `len` fits in the arena, whose size fits in u32.
-        *self.scratch = self.scratch.saturating_add(len as u32);
-        Ok(taken)
-    }
-
-    /// Copy `bytes` into the arena.
-    pub fn alloc_copy(&mut self, bytes: &[u8]) -> Result<&'a mut [u8], ArenaFull> {
-        let dst = self.alloc(bytes.len())?;
-        dst.copy_from_slice(bytes);
-        Ok(dst)
-    }
-
-    /// Bytes allocated by earlier operations since the module was loaded.
-    pub fn retained(&mut self) -> &mut [u8] {
-        self.retained
-    }
-
-    /// Bytes still free.
-    pub fn available(&self) -> usize {
-        self.rest.len()
-    }
-}
-
 /// One operation run by [`SlotPool::run`]: what the work gave back, and what
 /// happened to the slot around it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -386,13 +281,9 @@ pub struct Ran<R> {
 
 /// The pool of arenas and the table of module slots.
 pub struct SlotPool<M, T> {
-    memory: M,
+    arenas: Arenas<M>,
     table: T,
-    arena_size: usize,
-    arenas: usize,
-    in_use: usize,
     pressure_percent: u8,
-    high_water: usize,
     exhausted: u64,
 }
 
@@ -428,22 +319,12 @@ where
         arena_size: usize,
         pressure_percent: u8,
     ) -> Result<Self, SlotError> {
-        debug_assert!(memory.as_ref().iter().all(|&b| b == 0), "memory not zeroed");
-        let arenas = memory.as_ref().len().checked_div(arena_size).unwrap_or(0);
-        if arenas == 0 || arena_size > u32::MAX as usize {
-            return Err(SlotError::NoArenas);
-        }
-        // Arena indices are u16; more arenas than that are left unused.
-        let arenas = arenas.min(u16::MAX as usize);
+        let arenas = Arenas::new_zeroed(memory, arena_size).ok_or(SlotError::NoArenas)?;
         table.as_mut().fill(SlotEntry::EMPTY);
         Ok(SlotPool {
-            memory,
-            table,
-            arena_size,
             arenas,
-            in_use: 0,
+            table,
             pressure_percent: pressure_percent.min(100),
-            high_water: 0,
             exhausted: 0,
         })
     }
@@ -494,23 +375,17 @@ where
         let load = match entry.arena {
             Some(_) => Load::Warm,
             None => {
-                let arena = match self.free_arena() {
-                    Some(a) => a,
-                    None => {
-                        self.reclaim_one(Trigger::Pressure, now);
-                        match self.free_arena() {
-                            Some(a) => a,
-                            None => {
-                                self.exhausted = self.exhausted.saturating_add(1);
-                                return Err(SlotError::PoolExhausted);
-                            }
-                        }
-                    }
+                let mut lent = self.lend_free_arena();
+                if lent.is_none() {
+                    self.reclaim_one(Trigger::Pressure, now);
+                    lent = self.lend_free_arena();
+                }
+                let Some(lent) = lent else {
+                    self.exhausted = self.exhausted.saturating_add(1);
+                    return Err(SlotError::PoolExhausted);
                 };
-                self.in_use += 1;
-                self.high_water = self.high_water.max(self.in_use);
                 let e = self.entry_mut(slot)?;
-                e.arena = Some(Lent::new(arena));
+                e.arena = Some(lent);
                 e.used = 0;
                 // `loads` counts the first load only, so it is 1 from then on.
                 if e.stats.loads > 0 {
@@ -529,29 +404,16 @@ where
 
     /// The arena of a loaded slot, for the operation in flight.
     pub fn arena(&mut self, slot: SlotId) -> Result<Arena<'_>, SlotError> {
-        let arena_size = self.arena_size;
         let entry = self
             .table
             .as_mut()
             .get_mut(slot.index())
             .filter(|e| e.registered)
             .ok_or(SlotError::UnknownSlot(slot))?;
-        let index = entry.arena.ok_or(SlotError::NotLoaded(slot))?.index();
-        let start = index * arena_size;
-        let memory = self
-            .memory
-            .as_mut()
-            .get_mut(start..start + arena_size)
-            .ok_or(SlotError::NotLoaded(slot))?;
-        let kept = (entry.used as usize).min(arena_size);
-        let (retained, rest) = memory.split_at_mut(kept);
-        let free = arena_size - kept - (entry.scratch as usize).min(arena_size - kept);
-        Ok(Arena {
-            retained,
-            rest: &mut rest[..free],
-            used: &mut entry.used,
-            scratch: &mut entry.scratch,
-        })
+        let lent = entry.arena.ok_or(SlotError::NotLoaded(slot))?;
+        self.arenas
+            .arena(lent, &mut entry.used, &mut entry.scratch)
+            .ok_or(SlotError::NotLoaded(slot))
     }
 
     /// One operation on the slot's module: [`acquire`](Self::acquire) it
@@ -668,12 +530,13 @@ where
                 .bytes_reclaimed
                 .saturating_add(e.stats.bytes_reclaimed);
         }
+        let arenas = &self.arenas;
         PoolStats {
-            arena_size: self.arena_size,
-            arenas: self.arenas,
-            arenas_in_use: self.in_use,
-            high_water_arenas: self.high_water,
-            high_water_bytes: self.high_water.saturating_mul(self.arena_size),
+            arena_size: arenas.size(),
+            arenas: arenas.count(),
+            arenas_in_use: arenas.in_use(),
+            high_water_arenas: arenas.high_water(),
+            high_water_bytes: arenas.high_water().saturating_mul(arenas.size()),
             exhausted: self.exhausted,
             totals,
         }
@@ -695,13 +558,14 @@ where
             .ok_or(SlotError::UnknownSlot(slot))
     }
 
-    fn free_arena(&self) -> Option<u16> {
+    fn lend_free_arena(&mut self) -> Option<Lent> {
         let table = self.table.as_ref();
-        (0..self.arenas as u16).find(|&a| !table.iter().any(|e| e.arena == Some(Lent::new(a))))
+        self.arenas
+            .lend_free(|lent| table.iter().any(|e| e.arena == Some(lent)))
     }
 
     fn above_pressure(&self) -> bool {
-        self.in_use * 100 > self.arenas * self.pressure_percent as usize
+        self.arenas.in_use() * 100 > self.arenas.count() * self.pressure_percent as usize
     }
 
     /// Reclaim the least recently used slot reclaimable by `trigger`.
@@ -740,52 +604,27 @@ where
 
     /// Zero the scratch the slot's operations used; it is free again.
     fn give_back_scratch(&mut self, slot: SlotId) {
-        let arena_size = self.arena_size;
         let Some(entry) = self.table.as_mut().get_mut(slot.index()) else {
             return;
         };
-        let scratch = (core::mem::take(&mut entry.scratch) as usize).min(arena_size);
-        entry.stats.bytes_reclaimed = entry.stats.bytes_reclaimed.saturating_add(scratch as u64);
-        if let Some(lent) = entry.arena
-            && scratch > 0
-        {
-            let end = (lent.index() + 1) * arena_size;
-            if let Some(bytes) = self.memory.as_mut().get_mut(end - scratch..end) {
-                bytes.fill(0);
-            }
+        let scratch = core::mem::take(&mut entry.scratch);
+        if let Some(lent) = entry.arena {
+            let zeroed = self.arenas.give_back_scratch(lent, scratch);
+            entry.stats.bytes_reclaimed = entry.stats.bytes_reclaimed.saturating_add(zeroed);
         }
     }
 
     /// Zero what the slot used, return its arena to the pool.
     fn unload(&mut self, slot: SlotId) {
         self.give_back_scratch(slot);
-        let arena_size = self.arena_size;
         let Some(entry) = self.table.as_mut().get_mut(slot.index()) else {
             return;
         };
         let Some(lent) = entry.arena.take() else {
             return;
         };
-        let used = (entry.used as usize).min(arena_size);
-        entry.used = 0;
-        entry.stats.record_unload(used);
-        let start = lent.index() * arena_size;
-        if let Some(bytes) = self.memory.as_mut().get_mut(start..start + used) {
-            bytes.fill(0);
-        }
-        self.in_use -= 1;
-    }
-}
-
-/// Make `bytes` all zero, writing only the 4 KiB pages that are not zero
-/// already. Fresh zeroed memory from the operating system is not resident
-/// until written (reading it maps the shared zero page), so a large pool or
-/// cache costs resident memory only as it is used.
-pub(crate) fn clear(bytes: &mut [u8]) {
-    for page in bytes.chunks_mut(4096) {
-        if page.iter().any(|&b| b != 0) {
-            page.fill(0);
-        }
+        let used = core::mem::take(&mut entry.used);
+        entry.stats.record_unload(self.arenas.give_back(lent, used));
     }
 }
 
@@ -798,7 +637,7 @@ mod tests {
 
     fn pool(arenas: usize, pressure: u8) -> SlotPool<[u8; 8 * ARENA], [SlotEntry; 8]> {
         let mut p = SlotPool::new([0; 8 * ARENA], [SlotEntry::EMPTY; 8], ARENA, pressure).unwrap();
-        p.arenas = arenas; // fewer arenas than the memory holds, to make exhaustion easy to reach
+        p.arenas.use_only(arenas); // fewer arenas than the memory holds, to make exhaustion easy to reach
         p
     }
 
@@ -832,7 +671,7 @@ mod tests {
             80,
         )
         .unwrap();
-        assert!(pool.memory.iter().all(|&b| b == 0));
+        assert!(pool.arenas.memory().iter().all(|&b| b == 0));
     }
 
     #[test]
@@ -919,7 +758,7 @@ mod tests {
         assert_eq!(p.end_invocation(t(4)), 1);
         assert_eq!(p.view(s).unwrap().stats.bytes_reclaimed, 17);
         // The reclaimed bytes were wiped before the arena went back to the pool.
-        assert!(p.memory.iter().all(|&b| b == 0));
+        assert!(p.arenas.memory().iter().all(|&b| b == 0));
         assert_eq!(p.arena(s).err(), Some(SlotError::NotLoaded(s)));
     }
 
@@ -945,8 +784,8 @@ mod tests {
             .unwrap();
         assert_eq!((ran.load, ran.reclaimed), (Load::Loaded, false));
         // The scratch was zeroed and is free again; what was kept stays.
-        assert_eq!(&p.memory[..4], b"kept");
-        assert!(p.memory[4..].iter().all(|&b| b == 0));
+        assert_eq!(&p.arenas.memory()[..4], b"kept");
+        assert!(p.arenas.memory()[4..].iter().all(|&b| b == 0));
         assert_eq!(p.view(s).unwrap().stats.bytes_reclaimed, 8);
         // An operation still in flight keeps its scratch from a nested one.
         p.acquire(s, t(1)).unwrap();
@@ -956,9 +795,9 @@ mod tests {
             arena.scratch(1).unwrap().fill(9);
         })
         .unwrap();
-        assert_eq!(&p.memory[ARENA - 3..ARENA], &[9, 7, 7]);
+        assert_eq!(&p.arenas.memory()[ARENA - 3..ARENA], &[9, 7, 7]);
         p.release(s, t(3)).unwrap();
-        assert!(p.memory[4..].iter().all(|&b| b == 0));
+        assert!(p.arenas.memory()[4..].iter().all(|&b| b == 0));
         assert_eq!(p.arena(s).unwrap().available(), ARENA - 4);
     }
 
@@ -977,7 +816,7 @@ mod tests {
         assert!(ran.value.is_err());
         assert!(ran.reclaimed);
         assert!(!p.is_loaded(s));
-        assert!(p.memory.iter().all(|&b| b == 0));
+        assert!(p.arenas.memory().iter().all(|&b| b == 0));
         assert_eq!(
             p.run(SlotId(5), t(1), |_| ()).err(),
             Some(SlotError::UnknownSlot(SlotId(5)))
@@ -1183,7 +1022,7 @@ mod tests {
                         // Past what the module kept, its arena is zero again.
                         let index = p.table[s.index()].arena.unwrap().index();
                         let kept = written[i].len();
-                        let arena = &p.memory[index * ARENA..(index + 1) * ARENA];
+                        let arena = &p.arenas.memory()[index * ARENA..(index + 1) * ARENA];
                         prop_assert!(arena[kept..].iter().all(|&b| b == 0), "scratch not given back");
                     }
                     if !loaded {
@@ -1198,7 +1037,7 @@ mod tests {
                 prop_assert_eq!(distinct.len(), arenas_lent.len(), "an arena lent twice");
                 prop_assert!(arenas_lent.iter().all(|&a| a < arenas));
                 for free in (0..arenas).filter(|a| !arenas_lent.contains(a)) {
-                    let arena = &p.memory[free * ARENA..(free + 1) * ARENA];
+                    let arena = &p.arenas.memory()[free * ARENA..(free + 1) * ARENA];
                     prop_assert!(arena.iter().all(|&b| b == 0), "a free arena is not zero");
                 }
                 let stats = p.stats();

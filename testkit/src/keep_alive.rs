@@ -11,8 +11,8 @@ use std::thread;
 
 use rustls::{ServerConnection, StreamOwned};
 
+use crate::fault::{Received, read_request};
 use crate::tls::{Identity, server_config};
-use crate::{Received, read_request};
 
 /// What the server answers a request with: status and JSON body.
 pub type Answer = fn(&Received) -> (u16, Vec<u8>);
