@@ -55,6 +55,7 @@ impl<'a> Arena<'a> {
     /// first `used` bytes were kept by earlier operations and the last
     /// `scratch` bytes are lent to operations still in flight. Both counts
     /// grow as this arena hands out memory.
+    #[inline]
     fn over(memory: &'a mut [u8], used: &'a mut u32, scratch: &'a mut u32) -> Arena<'a> {
         let size = memory.len();
         let kept = (*used as usize).min(size);
@@ -130,10 +131,12 @@ pub(crate) struct Lent(NonZeroU16);
 impl Lent {
     /// At most `u16::MAX` arenas (see `Arenas::new_zeroed`): the last
     /// index, `u16::MAX - 1`, is stored as `u16::MAX`.
+    #[inline]
     pub(crate) fn new(index: u16) -> Lent {
         Lent(NonZeroU16::MIN.saturating_add(index))
     }
 
+    #[inline]
     pub(crate) fn index(self) -> usize {
         usize::from(self.0.get() - 1)
     }
