@@ -117,7 +117,7 @@ async fn invocation(
     bodies: Bodies,
     event: LambdaEvent<()>,
 ) -> Result<Box<RawValue>, Error> {
-    let remaining = remaining_time(event.context.deadline);
+    let deadline = event.context.deadline;
     let request_id = event.context.request_id;
     let payload = bodies
         .lock()
@@ -132,6 +132,10 @@ async fn invocation(
         let mut bridge = bridge
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Read the time left at the last moment before the bridge, which
+        // anchors every budget of the event on it: the thread hand-over and
+        // the lock above are not counted as time the event still has.
+        let remaining = remaining_time(deadline);
         let answer = String::from_utf8_lossy(bridge.handle(&payload, remaining).body).into_owned();
         if let Some(mut line) = bridge.metrics_line(&function, Some(&request_id)) {
             line.push('\n');
