@@ -389,20 +389,11 @@ mod tests {
     use super::*;
     use crate::breaker::{BreakerConfig, BreakerState};
     use crate::retry::SplitMix64;
-    use core::cell::Cell;
+    use crate::time::ManualClock;
     use proptest::prelude::*;
     use std::collections::VecDeque;
     use std::string::String;
     use std::vec::Vec;
-
-    #[derive(Default)]
-    struct ManualClock(Cell<u64>);
-
-    impl Clock for ManualClock {
-        fn now(&self) -> Instant {
-            Instant::from_micros(self.0.get())
-        }
-    }
 
     /// What the scripted Home Assistant does with one request.
     #[derive(Clone, Copy, Debug)]
@@ -461,7 +452,7 @@ mod tests {
 
         fn wait_until(&mut self, until: Instant) {
             assert!(until >= self.clock.now());
-            self.clock.0.set(until.as_micros());
+            self.clock.set(until);
         }
 
         fn rest(
@@ -476,7 +467,7 @@ mod tests {
 
     impl ScriptedHa<'_> {
         fn advance(&self, d: Duration) {
-            self.clock.0.set(self.clock.0.get() + d.as_micros() as u64);
+            self.clock.advance(d);
         }
     }
 
@@ -762,7 +753,7 @@ mod tests {
             r.answered,
             Answered::Error(_, Reason::BreakerOpen { .. })
         ));
-        clock.0.set(clock.0.get() + 10_000_000);
+        clock.advance(Duration::from_secs(10));
         let r = run_with(
             &mut b,
             &clock,

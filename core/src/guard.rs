@@ -256,77 +256,42 @@ mod tests {
     use super::*;
     use crate::breaker::BreakerConfig;
     use crate::retry::{Backoff, SplitMix64};
-    use crate::transport::RestRequest;
-    use core::cell::Cell;
+    use crate::time::ManualClock;
 
-    /// A clock that moves only when the transport waits or answers.
-    #[derive(Default)]
-    struct ManualClock(Cell<u64>);
-
-    impl Clock for ManualClock {
-        fn now(&self) -> Instant {
-            Instant::from_micros(self.0.get())
-        }
-    }
-
-    /// Answers each request with the next scripted result, 10 ms later.
-    struct Scripted<'c> {
-        script: [Result<HaAnswer, Failure>; 2],
+    /// Fails the first attempt after sending, answers the second; each
+    /// attempt takes 10 ms of the manual clock.
+    struct FailThenAnswer<'c> {
         sent: usize,
         clock: &'c ManualClock,
     }
 
-    impl Transport for Scripted<'_> {
-        fn post_directive(
-            &mut self,
-            _: &[u8],
-            _: &str,
-            _: Timeouts,
-            _: &mut [u8],
-        ) -> Result<HaAnswer, Failure> {
-            unreachable!("this test sends REST requests")
-        }
-
-        fn wait_until(&mut self, until: Instant) {
-            self.clock.0.set(until.as_micros());
-        }
-
-        fn rest(
-            &mut self,
-            _: &RestRequest<'_>,
-            _: Timeouts,
-            _: &mut [u8],
-        ) -> Result<HaAnswer, Failure> {
-            let answer = self.script[self.sent.min(1)];
+    impl Attempts for FailThenAnswer<'_> {
+        fn attempt(&mut self, _: Timeouts) -> Result<HaAnswer, Failure> {
             self.sent += 1;
-            self.clock.0.set(self.clock.0.get() + 10_000);
-            answer
-        }
-    }
-
-    /// Two attempts at most: a failure after sending, then an answer.
-    fn run(effect: Effect) -> (Result<HaAnswer, Refusal>, usize, Tally) {
-        let clock = ManualClock::default();
-        let mut transport = Scripted {
-            script: [
-                Err(Failure::ReadTimeout),
-                Ok(HaAnswer {
+            self.clock.advance(Duration::from_millis(10));
+            match self.sent {
+                1 => Err(Failure::ReadTimeout),
+                _ => Ok(HaAnswer {
                     status: 200,
                     len: 0,
                 }),
-            ],
+            }
+        }
+
+        fn wait_until(&mut self, until: Instant) {
+            self.clock.set(until);
+        }
+    }
+
+    fn run(effect: Effect) -> (Result<HaAnswer, Refusal>, usize, Tally) {
+        let clock = ManualClock::default();
+        let mut attempts = FailThenAnswer {
             sent: 0,
             clock: &clock,
         };
         let mut breaker = Breaker::new(BreakerConfig::DEFAULT);
         let mut tally = Tally::default();
-        let request = RestRequest {
-            method: crate::transport::Method::Get,
-            path: "/api/",
-            token: None,
-            body: b"",
-        };
-        let result = Guarded {
+        let result = Guard {
             breaker: &mut breaker,
             plan: RetryPlan::new(
                 Backoff::DEFAULT,
@@ -334,14 +299,11 @@ mod tests {
                 Duration::from_millis(250),
             ),
             connect_timeout: Duration::from_secs(2),
-            transport: &mut transport,
             clock: &clock,
             jitter: &mut SplitMix64::new(1),
         }
-        .call(effect, &mut tally, |t, timeouts| {
-            t.rest(&request, timeouts, &mut [])
-        });
-        (result, transport.sent, tally)
+        .run(effect, &mut tally, &mut attempts);
+        (result, attempts.sent, tally)
     }
 
     #[test]

@@ -58,6 +58,32 @@ pub trait Clock {
     fn now(&self) -> Instant;
 }
 
+/// A clock that moves only when a test moves it: the core's state machines
+/// are tested without sleeping.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct ManualClock(pub(crate) core::cell::Cell<u64>);
+
+#[cfg(test)]
+impl ManualClock {
+    /// Move the clock forward by `by`.
+    pub(crate) fn advance(&self, by: Duration) {
+        self.0.set(self.0.get().saturating_add(micros_of(by)));
+    }
+
+    /// Set the clock to `at`.
+    pub(crate) fn set(&self, at: Instant) {
+        self.0.set(at.as_micros());
+    }
+}
+
+#[cfg(test)]
+impl Clock for ManualClock {
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.0.get())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
