@@ -550,32 +550,44 @@ fn no_secret_reaches_a_log_line_at_any_level() {
     assert_eq!(answered, events.len() * homes.len());
 }
 
-#[test]
-fn a_reload_bumps_the_version_rejects_a_bad_configuration_never_moves_the_tokens_and_loses_no_event()
- {
-    let session = "session-token-for-the-extension";
-    let extension = ParameterExtension::start(session);
-    let ha = FaultServer::start(
-        (0..64)
-            .map(|_| Fault::Respond(200, "application/json", turn_on_answer()))
-            .collect(),
-    );
-    let other_ha = FaultServer::start(
-        (0..64)
-            .map(|_| Fault::Respond(200, "application/json", turn_on_answer()))
-            .collect(),
-    );
-    let port = extension.port.to_string();
+/// A bridge configured by the environment to read `PARAMETER_PREFIX`
+/// `/lee/test/` from `extension` before every event (`SSM_CACHE_TTL=0`),
+/// with `BASE_URL` at `home`.
+fn bridge_reading(extension: &ParameterExtension, home: &str) -> Bridge {
     let env: BTreeMap<&str, String> = [
-        ("BASE_URL", ha.url.clone()),
+        ("BASE_URL", home.to_string()),
         ("PARAMETER_PREFIX", "/lee/test/".into()),
-        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port),
-        ("AWS_SESSION_TOKEN", session.into()),
+        (
+            "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+            extension.port.to_string(),
+        ),
+        ("AWS_SESSION_TOKEN", SESSION.into()),
         ("SSM_CACHE_TTL", "0".into()),
     ]
     .into_iter()
     .collect();
-    let mut bridge = Bridge::from_vars(move |name| env.get(name).cloned()).unwrap();
+    Bridge::from_vars(move |name| env.get(name).cloned()).unwrap()
+}
+
+/// The session token the stand-in extension accepts.
+const SESSION: &str = "session-token-for-the-extension";
+
+/// A Home Assistant that answers `n` TurnOns.
+fn answering_turn_ons(n: usize) -> FaultServer {
+    FaultServer::start(
+        (0..n)
+            .map(|_| Fault::Respond(200, "application/json", turn_on_answer()))
+            .collect(),
+    )
+}
+
+#[test]
+fn a_reload_bumps_the_version_rejects_a_bad_configuration_never_moves_the_tokens_and_loses_no_event()
+ {
+    let extension = ParameterExtension::start(SESSION);
+    let ha = answering_turn_ons(64);
+    let other_ha = answering_turn_ons(64);
+    let mut bridge = bridge_reading(&extension, &ha.url);
     assert_eq!(bridge.config_version(), 1);
     let turn_on = turn_on_switch_a();
     let health = br#"{"health_check": true}"#;
@@ -686,24 +698,10 @@ fn a_reload_bumps_the_version_rejects_a_bad_configuration_never_moves_the_tokens
 
 #[test]
 fn a_hung_parameter_store_costs_the_directive_that_triggers_a_reload_no_answer() {
-    let session = "session-token-for-the-extension";
-    let extension = ParameterExtension::start(session);
+    let extension = ParameterExtension::start(SESSION);
     extension.hang();
-    let ha = FaultServer::start(vec![Fault::Respond(
-        200,
-        "application/json",
-        turn_on_answer(),
-    )]);
-    let port = extension.port.to_string();
-    let env: BTreeMap<&str, String> = [
-        ("BASE_URL", ha.url.clone()),
-        ("PARAMETER_PREFIX", "/lee/test/".into()),
-        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port),
-        ("AWS_SESSION_TOKEN", session.into()),
-    ]
-    .into_iter()
-    .collect();
-    let mut bridge = Bridge::from_vars(move |name| env.get(name).cloned()).unwrap();
+    let ha = answering_turn_ons(1);
+    let mut bridge = bridge_reading(&extension, &ha.url);
     // The invocation has 1.5 s left, so its deadline is 1 s away: the reading
     // that this first event triggers may take a quarter of it, not 5 s.
     let remaining = Duration::from_millis(1500);
@@ -733,25 +731,10 @@ fn a_hung_parameter_store_costs_the_directive_that_triggers_a_reload_no_answer()
 
 #[test]
 fn a_parameter_store_that_keeps_failing_is_not_asked_again_until_its_breaker_probes() {
-    let session = "session-token-for-the-extension";
-    let extension = ParameterExtension::start(session);
+    let extension = ParameterExtension::start(SESSION);
     extension.hang();
-    let ha = FaultServer::start(
-        (0..8)
-            .map(|_| Fault::Respond(200, "application/json", turn_on_answer()))
-            .collect(),
-    );
-    let port = extension.port.to_string();
-    let env: BTreeMap<&str, String> = [
-        ("BASE_URL", ha.url.clone()),
-        ("PARAMETER_PREFIX", "/lee/test/".into()),
-        ("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", port),
-        ("AWS_SESSION_TOKEN", session.into()),
-        ("SSM_CACHE_TTL", "0".into()),
-    ]
-    .into_iter()
-    .collect();
-    let mut bridge = Bridge::from_vars(move |name| env.get(name).cloned()).unwrap();
+    let ha = answering_turn_ons(8);
+    let mut bridge = bridge_reading(&extension, &ha.url);
     let remaining = Some(Duration::from_millis(1500));
     let (asked, lines) = capture_logs(|| {
         let mut asked = Vec::new();
