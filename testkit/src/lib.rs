@@ -121,6 +121,30 @@ pub fn directive(
     serde_json::to_vec(&serde_json::json!({ "directive": directive })).expect("JSON")
 }
 
+/// A Lambda Function URL request (payload format 2.0) as Lambda delivers it,
+/// from the address `203.0.113.7`: `secret` goes in `x-lee-secret`, `body`
+/// (an op, say) in the body as text.
+pub fn function_url(
+    method: &str,
+    path: &str,
+    secret: Option<&str>,
+    body: Option<&Value>,
+) -> Vec<u8> {
+    let mut headers = serde_json::json!({"content-type": "application/json"});
+    if let Some(secret) = secret {
+        headers["x-lee-secret"] = secret.into();
+    }
+    let mut request = serde_json::json!({
+        "version": "2.0", "rawPath": path, "headers": headers,
+        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "203.0.113.7"}},
+        "isBase64Encoded": false,
+    });
+    if let Some(body) = body {
+        request["body"] = body.to_string().into();
+    }
+    serde_json::to_vec(&request).expect("JSON")
+}
+
 /// The `event.header` namespace and name of an answer to Alexa; panics when
 /// either is missing or not a string.
 pub fn header(answer: &Value) -> (&str, &str) {

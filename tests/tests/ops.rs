@@ -662,16 +662,7 @@ fn a_custom_skill_talks_to_assist() {
 const SECRET: &str = "s3cret-0123456789abcdef0123456789abcdef";
 
 fn http_op(op: Value, secret: Option<&str>, method: &str) -> Vec<u8> {
-    let mut headers = json!({"content-type": "application/json"});
-    if let Some(secret) = secret {
-        headers["x-lee-secret"] = secret.into();
-    }
-    serde_json::to_vec(&json!({
-        "version": "2.0", "rawPath": "/op", "headers": headers,
-        "requestContext": {"http": {"method": method, "path": "/op"}},
-        "body": op.to_string(), "isBase64Encoded": false,
-    }))
-    .unwrap()
+    lee_testkit::function_url(method, "/op", secret, Some(&op))
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 
 use lee_core::budget::Capacities;
 use lee_host::{Bridge, Outcome};
-use lee_testkit::{Fault, FaultServer, bridge_from_env, directive};
+use lee_testkit::{Fault, FaultServer, bridge_from_env, directive, function_url};
 use serde_json::{Value, json};
 
 fn handle(bridge: &mut Bridge, event: &[u8]) -> (Outcome, Value) {
@@ -16,16 +16,7 @@ fn handle(bridge: &mut Bridge, event: &[u8]) -> (Outcome, Value) {
 }
 
 fn http_get(path: &str, secret: Option<&str>) -> Vec<u8> {
-    let mut headers = json!({"host": "abc.lambda-url.eu-west-1.on.aws"});
-    if let Some(secret) = secret {
-        headers["x-lee-secret"] = secret.into();
-    }
-    serde_json::to_vec(&json!({
-        "version": "2.0", "rawPath": path, "headers": headers,
-        "requestContext": {"http": {"method": "GET", "path": path}},
-        "isBase64Encoded": false,
-    }))
-    .unwrap()
+    function_url("GET", path, secret, None)
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! holds. Home Assistant is a recording stand-in that counts what reaches it.
 
 use lee_host::{Bridge, Outcome};
-use lee_testkit::{Fault, FaultServer, bridge_from_env, capture_logs};
+use lee_testkit::{Fault, FaultServer, bridge_from_env, capture_logs, function_url};
 use serde_json::{Value, json};
 
 /// Long enough to be accepted.
@@ -17,23 +17,6 @@ fn home() -> FaultServer {
             .map(|_| Fault::Respond(200, "application/json", b"[]".to_vec()))
             .collect(),
     )
-}
-
-/// A Function URL request as Lambda delivers it.
-fn url_request(method: &str, path: &str, secret: Option<&str>, body: Option<Value>) -> Vec<u8> {
-    let mut headers = json!({"content-type": "application/json"});
-    if let Some(secret) = secret {
-        headers["x-lee-secret"] = secret.into();
-    }
-    let mut request = json!({
-        "version": "2.0", "rawPath": path, "headers": headers,
-        "requestContext": {"http": {"method": method, "path": path, "sourceIp": "203.0.113.7"}},
-        "isBase64Encoded": false,
-    });
-    if let Some(body) = body {
-        request["body"] = body.to_string().into();
-    }
-    serde_json::to_vec(&request).unwrap()
 }
 
 fn status_and_body(bridge: &mut Bridge, event: &[u8]) -> (Outcome, Value) {
@@ -63,7 +46,7 @@ fn ops_over_the_function_url_are_their_own_opt_in() {
     ]);
     let (outcome, body) = status_and_body(
         &mut diagnostics_only,
-        &url_request("POST", "/op", Some(SECRET), Some(call.clone())),
+        &function_url("POST", "/op", Some(SECRET), Some(&call)),
     );
     assert_eq!(outcome, Outcome::Http(403));
     assert!(
@@ -80,7 +63,7 @@ fn ops_over_the_function_url_are_their_own_opt_in() {
     ]);
     let (outcome, _) = status_and_body(
         &mut with_ops,
-        &url_request("POST", "/op", Some(SECRET), Some(call)),
+        &function_url("POST", "/op", Some(SECRET), Some(&call)),
     );
     assert_eq!(outcome, Outcome::Http(200));
     assert_eq!(ha.received().len(), 1);
@@ -203,7 +186,7 @@ fn a_shared_secret_shorter_than_32_characters_is_refused_at_start() {
     assert!(problem.contains("openssl rand -hex 32"), "{problem}");
     let (outcome, _) = status_and_body(
         &mut bridge,
-        &url_request("GET", "/diagnostics", Some("x"), None),
+        &function_url("GET", "/diagnostics", Some("x"), None),
     );
     assert_eq!(
         outcome,
@@ -219,7 +202,7 @@ fn a_wrong_secret_is_warned_with_the_callers_address_and_counted() {
     let ((outcome, _), lines) = capture_logs(|| {
         status_and_body(
             &mut bridge,
-            &url_request("GET", "/diagnostics", Some(guess), None),
+            &function_url("GET", "/diagnostics", Some(guess), None),
         )
     });
     assert_eq!(outcome, Outcome::Http(401));
@@ -241,7 +224,7 @@ fn a_wrong_secret_is_warned_with_the_callers_address_and_counted() {
     assert_eq!(emf["ErrorType"], "UNAUTHORIZED");
     let (_, diagnostics) = status_and_body(
         &mut bridge,
-        &url_request("GET", "/diagnostics", Some(SECRET), None),
+        &function_url("GET", "/diagnostics", Some(SECRET), None),
     );
     assert_eq!(diagnostics["metrics"]["counters"]["auth_failures"], 1);
 }
@@ -314,7 +297,7 @@ fn the_public_health_check_tells_only_whether_lee_and_home_assistant_are_up() {
         ("EXTRA_HEADERS", "CF-Access-Client-Id: id"),
         ("HA_TOKEN_PARAMETER", "/lee/ha_token"),
     ]);
-    let (outcome, body) = status_and_body(&mut bridge, &url_request("GET", "/health", None, None));
+    let (outcome, body) = status_and_body(&mut bridge, &function_url("GET", "/health", None, None));
     assert_eq!(outcome, Outcome::Http(200));
     assert_eq!(
         body,
@@ -322,7 +305,7 @@ fn the_public_health_check_tells_only_whether_lee_and_home_assistant_are_up() {
     );
     let (_, full) = status_and_body(
         &mut bridge,
-        &url_request("GET", "/health", Some(SECRET), None),
+        &function_url("GET", "/health", Some(SECRET), None),
     );
     assert_eq!(full["config"]["base_url"], ha.url.as_str());
 }
