@@ -187,9 +187,13 @@ fn body_of(response: &[u8]) -> Vec<u8> {
     response[split + 4..].to_vec()
 }
 
+/// One request from `reader`; `None` at the end of the stream (a client that
+/// closed its kept-alive connection sent no request) or on a broken one.
 pub(crate) fn read_request(reader: &mut impl BufRead) -> Option<Received> {
     let mut request_line = String::new();
-    reader.read_line(&mut request_line).ok()?;
+    if reader.read_line(&mut request_line).ok()? == 0 {
+        return None;
+    }
     let mut headers = Vec::new();
     loop {
         let mut line = String::new();

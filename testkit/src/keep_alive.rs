@@ -94,8 +94,7 @@ impl KeepAliveServer {
 /// Answer requests on one connection until the client closes it.
 fn keep_answering<S: Read + Write>(stream: S, log: &Mutex<Vec<Received>>, answer: &Answering) {
     let mut reader = BufReader::new(stream);
-    // At the end of the stream a request reads as one with no request line.
-    while let Some(request) = read_request(&mut reader).filter(|r| !r.request_line.is_empty()) {
+    while let Some(request) = read_request(&mut reader) {
         log.lock().expect("lock").push(request.clone());
         let (status, body) = answer(&request);
         let head = format!(
