@@ -33,6 +33,7 @@ pub mod breaker;
 pub mod bridge;
 pub mod budget;
 pub mod cache;
+pub mod discovery;
 pub mod dispatch;
 pub mod event;
 pub mod failure;

@@ -1,0 +1,343 @@
+//! The Discovery guard: Home Assistant's Discover.Response checked against
+//! Alexa's rules before it goes back, and repaired where one endpoint would
+//! make Alexa refuse them all.
+//!
+//! What it is for: "Alexa found no devices" with no reason is the most common
+//! complaint about every Alexa ↔ Home Assistant bridge. Home Assistant sends
+//! whatever it exposes, and one endpoint Alexa does not accept (a name over
+//! 128 characters, an unknown display category), or more than 300 of them,
+//! makes Alexa refuse the whole answer. [`check`] finds each such endpoint
+//! ([`rules`]) and, in [`Mode::Repair`], leaves it out; past 300 it leaves
+//! out the rest in the order of [`Priority`] ([`order`]). It reports every
+//! finding ([`Finding`]), naming the Home Assistant entity and the fix.
+//!
+//! What it must never do: change an answer it has nothing to say about, or
+//! change the bytes of an endpoint it keeps. The kept endpoints and
+//! everything around the list are Home Assistant's bytes; only whole
+//! endpoints, with the comma before them, are cut out, in place.
+//!
+//! Bounds: no allocation and no recursion. The caller lends the memory that
+//! tracks endpoints ([`Tracked`], [`tracked_for`] of them for an answer
+//! buffer) and the answer must be JSON [`check`](crate::json::check) accepted.
+
+use core::cmp::Ordering;
+
+use crate::json::read::{self, Span, items, text_cmp, text_cmp_ignoring_case, text_eq};
+
+mod finding;
+pub mod order;
+pub mod rules;
+
+pub use finding::{Entity, Finding};
+pub use order::{DEFAULT_PRIORITY, Priority, PriorityError};
+pub use rules::{Member, Rule};
+
+/// The most endpoints Alexa accepts in one Discovery.
+pub const MAX_ENDPOINTS: usize = 300;
+
+/// No endpoint Alexa accepts is shorter than this many bytes of JSON (with
+/// its comma): six required members with their keys, a display category and
+/// one capability.
+pub const MIN_ENDPOINT_BYTES: usize = 128;
+
+/// How many [`Tracked`] an answer buffer of `capacity` bytes can need.
+pub const fn tracked_for(capacity: usize) -> usize {
+    capacity / MIN_ENDPOINT_BYTES + 1
+}
+
+/// What the guard does with an endpoint that breaks a rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Leave it out, so that Alexa accepts the rest (`DISCOVERY_GUARD=repair`).
+    Repair,
+    /// Report it, and pass Home Assistant's answer on unchanged (`report`).
+    Report,
+}
+
+/// One endpoint that passed every rule, as the guard keeps track of it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tracked {
+    start: u32,
+    position: u32,
+    id: u32,
+    id_len: u16,
+    name_len: u16,
+    name: u32,
+    rank: u16,
+    keep: bool,
+}
+
+impl Tracked {
+    /// An unused entry, to fill the memory lent to [`check`].
+    pub const EMPTY: Tracked = Tracked {
+        start: 0,
+        position: 0,
+        id: 0,
+        id_len: 0,
+        name_len: 0,
+        name: 0,
+        rank: 0,
+        keep: false,
+    };
+
+    fn id<'a>(&self, doc: &'a [u8]) -> &'a [u8] {
+        slice(doc, self.id, self.id_len)
+    }
+
+    fn name<'a>(&self, doc: &'a [u8]) -> &'a [u8] {
+        slice(doc, self.name, self.name_len)
+    }
+}
+
+fn slice(doc: &[u8], at: u32, len: u16) -> &[u8] {
+    let at = at as usize;
+    doc.get(at..at + usize::from(len)).unwrap_or_default()
+}
+
+/// What [`check`] made of an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a Discover.Response (an ErrorResponse, say): nothing to check.
+    NotDiscovery,
+    /// A Discover.Response without an `event.payload.endpoints` list: Alexa
+    /// refuses it, and there is nothing lee can keep.
+    NoEndpointList,
+    /// More endpoints passed the rules than the lent memory can track; the
+    /// answer is unchanged. Lend [`tracked_for`] the answer buffer's size.
+    TooManyToTrack,
+    /// Checked.
+    Checked(Summary),
+}
+
+/// The counts of one checked Discover.Response.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// The answer's length now (shorter when endpoints were left out).
+    pub len: usize,
+    /// Endpoints in Home Assistant's answer.
+    pub endpoints: usize,
+    /// Endpoints that break a rule (a repeated endpointId included).
+    pub broken: usize,
+    /// Endpoints past the 300 Alexa accepts.
+    pub past_limit: usize,
+    /// Endpoints left out of the answer (none in [`Mode::Report`]).
+    pub left_out: usize,
+    /// Endpoints whose friendlyName an earlier kept one has too.
+    pub repeated_names: usize,
+}
+
+impl Summary {
+    /// Endpoints in the answer Alexa gets.
+    pub fn kept(&self) -> usize {
+        self.endpoints - self.left_out
+    }
+
+    /// Whether Alexa would accept the answer as it now is.
+    pub fn acceptable(&self) -> bool {
+        self.kept() == self.endpoints - self.broken - self.past_limit
+    }
+}
+
+/// Check the Discover.Response in `answer[..len]` against Alexa's rules,
+/// calling `report` with every finding, and in [`Mode::Repair`] leave out
+/// every endpoint Alexa would refuse. `tracked` is working memory
+/// ([`tracked_for`] entries of the answer buffer's size are always enough).
+pub fn check(
+    answer: &mut [u8],
+    len: usize,
+    mode: Mode,
+    priority: &Priority<'_>,
+    tracked: &mut [Tracked],
+    report: &mut dyn FnMut(&Finding<'_>),
+) -> Verdict {
+    let len = len.min(answer.len());
+    if u32::try_from(len).is_err() {
+        return Verdict::TooManyToTrack;
+    }
+    let doc = &answer[..len];
+    let root = read::root(doc);
+    let header = read::at(doc, root, &["event", "header"]);
+    let is = |key: &str, value: &str| {
+        header
+            .and_then(|h| read::member(doc, h, key))
+            .and_then(|v| v.string(doc))
+            .is_some_and(|t| text_eq(t, value))
+    };
+    if !(is("namespace", "Alexa.Discovery") && is("name", "Discover.Response")) {
+        return Verdict::NotDiscovery;
+    }
+    let Some(list) = read::at(doc, root, &["event", "payload", "endpoints"])
+        .filter(|list| list.first(doc) == Some(b'['))
+    else {
+        return Verdict::NoEndpointList;
+    };
+    let left_out = mode == Mode::Repair;
+    let mut summary = Summary {
+        len,
+        ..Summary::default()
+    };
+    let mut count = 0usize;
+    for (n, endpoint) in items(doc, list).enumerate() {
+        summary.endpoints += 1;
+        let endpoint_id = read::member(doc, endpoint, "endpointId").and_then(|v| v.string(doc));
+        let mut say = |rule: Rule, detail: Span| {
+            report(&Finding {
+                position: n + 1,
+                endpoint_id,
+                rule,
+                detail: detail.of(doc),
+                left_out,
+            });
+        };
+        let Some(accepted) = rules::check_endpoint(doc, endpoint, &mut say) else {
+            summary.broken += 1;
+            continue;
+        };
+        let Some(entry) = tracked.get_mut(count) else {
+            return Verdict::TooManyToTrack;
+        };
+        let (id, name) = (accepted.endpoint_id, accepted.friendly_name);
+        // Spans of the texts inside the quotes; both fit u16 (at most 256
+        // characters of at most 12 escaped bytes each).
+        *entry = Tracked {
+            start: endpoint.start as u32,
+            position: (n + 1) as u32,
+            id: (id.start + 1) as u32,
+            id_len: (id.end - id.start - 2) as u16,
+            name: (name.start + 1) as u32,
+            name_len: (name.end - name.start - 2) as u16,
+            rank: 0,
+            keep: true,
+        };
+        entry.rank = priority.rank(entry.id(doc));
+        count += 1;
+    }
+    let tracked = &mut tracked[..count];
+
+    // The same endpointId twice: the first is kept.
+    order::sort(tracked, |a, b| {
+        text_cmp(a.id(doc), b.id(doc)).then(a.start.cmp(&b.start))
+    });
+    for i in 1..tracked.len() {
+        let (earlier, this) = (tracked[i - 1], tracked[i]);
+        if text_cmp(earlier.id(doc), this.id(doc)) == Ordering::Equal {
+            tracked[i].keep = false;
+            summary.broken += 1;
+            report(&Finding {
+                position: this.position as usize,
+                endpoint_id: Some(this.id(doc)),
+                rule: Rule::RepeatedEndpointId,
+                detail: earlier.id(doc),
+                left_out,
+            });
+        }
+    }
+
+    // Past 300: the first 300 by priority, then entity id, are kept.
+    let unique = tracked.iter().filter(|t| t.keep).count();
+    if unique > MAX_ENDPOINTS {
+        order::sort(tracked, |a, b| {
+            b.keep
+                .cmp(&a.keep)
+                .then(a.rank.cmp(&b.rank))
+                .then(text_cmp(a.id(doc), b.id(doc)))
+                .then(a.start.cmp(&b.start))
+        });
+        for this in &mut tracked[MAX_ENDPOINTS..unique] {
+            this.keep = false;
+            summary.past_limit += 1;
+            report(&Finding {
+                position: this.position as usize,
+                endpoint_id: Some(this.id(doc)),
+                rule: Rule::PastLimit,
+                detail: this.id(doc),
+                left_out,
+            });
+        }
+    }
+
+    // The same friendlyName on endpoints Alexa gets: reported, all kept.
+    order::sort(tracked, |a, b| {
+        b.keep
+            .cmp(&a.keep)
+            .then(text_cmp_ignoring_case(a.name(doc), b.name(doc)))
+            .then(a.start.cmp(&b.start))
+    });
+    let kept = tracked.iter().filter(|t| t.keep).count();
+    let mut first_of_name = 0;
+    for i in 1..kept {
+        let (first, this) = (tracked[first_of_name], tracked[i]);
+        if text_cmp_ignoring_case(first.name(doc), this.name(doc)) == Ordering::Equal {
+            summary.repeated_names += 1;
+            report(&Finding {
+                position: this.position as usize,
+                endpoint_id: Some(this.id(doc)),
+                rule: Rule::RepeatedFriendlyName,
+                detail: first.id(doc),
+                left_out: false,
+            });
+        } else {
+            first_of_name = i;
+        }
+    }
+
+    if mode == Mode::Repair && kept < summary.endpoints {
+        order::sort(tracked, |a, b| a.start.cmp(&b.start));
+        summary.len = cut(answer, len, list, tracked);
+        summary.left_out = summary.endpoints - kept;
+    }
+    Verdict::Checked(summary)
+}
+
+/// Cut every endpoint of `list` that is not a kept entry of `tracked`
+/// (sorted by position) out of `answer[..len]`, with the comma before it;
+/// returns the new length.
+fn cut(answer: &mut [u8], len: usize, list: Span, tracked: &[Tracked]) -> usize {
+    let mut keep = tracked.iter().filter(|t| t.keep).peekable();
+    // Reading continues after the last endpoint read; writing never passes it.
+    let mut read_at = list.start + 1;
+    let mut write_at = list.start + 1;
+    let mut written_any = false;
+    while let Some(endpoint) = next_item(&answer[..len], read_at) {
+        let kept = keep
+            .next_if(|t| t.start as usize == endpoint.start)
+            .is_some();
+        if kept {
+            // The bytes before it: for the first kept, whatever followed `[`;
+            // after that, the separator Home Assistant wrote before it.
+            let before = if written_any { read_at } else { list.start + 1 };
+            let separator = if written_any {
+                read_at..endpoint.start
+            } else {
+                before..read::skip_whitespace(answer, before)
+            };
+            let sep_len = separator.len();
+            answer.copy_within(separator, write_at);
+            answer.copy_within(endpoint.start..endpoint.end, write_at + sep_len);
+            write_at += sep_len + endpoint.end - endpoint.start;
+            written_any = true;
+        }
+        read_at = endpoint.end;
+    }
+    // Everything after the last endpoint: the closing bracket and the rest.
+    answer.copy_within(read_at..len, write_at);
+    write_at + (len - read_at)
+}
+
+/// The next item of an array after position `i` (just past `[` or an item).
+fn next_item(doc: &[u8], i: usize) -> Option<Span> {
+    let mut i = read::skip_whitespace(doc, i);
+    if doc.get(i) == Some(&b',') {
+        i = read::skip_whitespace(doc, i + 1);
+    }
+    match doc.get(i) {
+        None | Some(b']') => None,
+        Some(_) => Some(Span {
+            start: i,
+            end: read::value_end(doc, i),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
