@@ -21,6 +21,7 @@ use core::fmt;
 use core::mem::size_of;
 
 use crate::cache::EntrySlot;
+use crate::discovery::{Tracked, tracked_for};
 use crate::slots::SlotEntry;
 
 const KIB: usize = 1024;
@@ -89,7 +90,13 @@ impl Capacities {
             .slots
             .saturating_mul(size_of::<SlotEntry>())
             .saturating_add(self.arena_size.saturating_mul(self.arenas));
-        let buffers = self.event_buffer.saturating_add(self.response_buffer);
+        // The Discovery guard tracks the endpoints of an answer as big as
+        // the response buffer.
+        let tracked = tracked_for(self.response_buffer).saturating_mul(size_of::<Tracked>());
+        let buffers = self
+            .event_buffer
+            .saturating_add(self.response_buffer)
+            .saturating_add(tracked);
         Usage {
             cache,
             slots,
@@ -112,7 +119,8 @@ pub struct Usage {
     pub cache: usize,
     /// Slot table and arenas.
     pub slots: usize,
-    /// Event and response buffers.
+    /// Event and response buffers, and the Discovery guard's tracking of
+    /// the endpoints in a response.
     pub buffers: usize,
     /// The sum (saturating: `usize::MAX` means "more than can be counted").
     pub total: usize,
@@ -268,16 +276,16 @@ mod tests {
         assert_eq!(
             totals,
             [
-                (985_792, 57_734_464),
-                (4_474_240, 54_246_016),
-                (32_639_744, 26_080_512)
+                (1_084_120, 57_636_136),
+                (4_670_872, 54_049_384),
+                (33_819_416, 24_900_840)
             ]
         );
         let oversized = Capacities {
             cache_bytes: 64 * MIB,
             ..Capacities::STANDARD
         };
-        assert_eq!(budget.check(&oversized).unwrap_err().over_by, 10_765_696);
+        assert_eq!(budget.check(&oversized).unwrap_err().over_by, 10_962_328);
     }
 
     #[test]
@@ -294,7 +302,7 @@ mod tests {
         let u = caps.usage();
         assert_eq!(u.cache, 10 * size_of::<EntrySlot>() + 1000);
         assert_eq!(u.slots, 3 * size_of::<SlotEntry>() + 400);
-        assert_eq!(u.buffers, 18);
+        assert_eq!(u.buffers, 18 + size_of::<Tracked>());
         assert_eq!(u.total, u.cache + u.slots + u.buffers);
     }
 
@@ -344,7 +352,9 @@ mod tests {
                 + slots as u128 * size_of::<SlotEntry>() as u128
                 + arena_size as u128 * arenas as u128
                 + event_buffer as u128
-                + response_buffer as u128;
+                + response_buffer as u128
+                + (response_buffer / crate::discovery::MIN_ENDPOINT_BYTES + 1) as u128
+                    * size_of::<Tracked>() as u128;
             let available = (limit as u128).saturating_sub(budget.reserved.total() as u128);
             match budget.check(&caps) {
                 Ok(fit) => {

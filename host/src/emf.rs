@@ -6,9 +6,11 @@
 //! (<https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html>).
 //! `METRICS=off` turns it off.
 //!
-//! Nine metric names, in the namespace `lee`, under the dimension
-//! `FunctionName` (fewer than the free tier's ten custom metrics, except
-//! that `Errors` is kept per Alexa error type):
+//! Eleven metric names, in the namespace `lee`, under the dimension
+//! `FunctionName` (`Errors` is kept per Alexa error type). CloudWatch's free
+//! tier has ten custom metrics; the two Discovery metrics are written only
+//! for a Discovery, and a deployment that needs to stay within ten can turn
+//! all of them off with `METRICS=off`:
 //!
 //! | metric | unit | written when |
 //! |---|---|---|
@@ -20,6 +22,8 @@
 //! | `BreakerOpens` | Count | always |
 //! | `SlotLoads`, `SlotUnloads` | Count | always (LUGS) |
 //! | `MemoryHighWater` | Bytes | the process's peak resident memory is known |
+//! | `DiscoveryEndpoints` | Count | a Discovery the guard checked: the endpoints Home Assistant sent |
+//! | `DiscoveryDropped` | Count | the same Discovery: the endpoints left out (`DISCOVERY_GUARD=repair`) |
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,7 +35,7 @@ use crate::Invocation;
 pub const NAMESPACE: &str = "lee";
 
 /// Every metric name lee writes.
-pub const METRIC_NAMES: [&str; 9] = [
+pub const METRIC_NAMES: [&str; 11] = [
     "Directives",
     "Errors",
     "Duration",
@@ -41,6 +45,8 @@ pub const METRIC_NAMES: [&str; 9] = [
     "SlotLoads",
     "SlotUnloads",
     "MemoryHighWater",
+    "DiscoveryEndpoints",
+    "DiscoveryDropped",
 ];
 
 /// The EMF line of one invocation (no trailing newline). `function` is the
@@ -80,6 +86,10 @@ pub fn line(
     metric("SlotUnloads", "Count", json!(invocation.slot_unloads));
     if let Some(bytes) = memory_high_water {
         metric("MemoryHighWater", "Bytes", json!(bytes));
+    }
+    if let Some((endpoints, dropped)) = invocation.discovery {
+        metric("DiscoveryEndpoints", "Count", json!(endpoints));
+        metric("DiscoveryDropped", "Count", json!(dropped));
     }
     let mut directives = vec![json!({
         "Namespace": NAMESPACE,
@@ -157,9 +167,10 @@ mod tests {
     }
 
     #[test]
-    fn every_name_written_is_one_of_the_nine() {
+    fn every_name_written_is_one_of_the_eleven() {
         let invocation = Invocation {
             kind: "op",
+            discovery: Some((330, 30)),
             cache_hits: 1,
             cache_misses: 2,
             ha_requests: 1,
@@ -170,6 +181,8 @@ mod tests {
             serde_json::from_str(&line(&invocation, "", None, Some(1), SystemTime::now())).unwrap();
         assert_eq!(line["CacheHitRatio"], 33.3);
         assert_eq!(line["FunctionName"], "lee");
+        assert_eq!(line["DiscoveryEndpoints"], 330);
+        assert_eq!(line["DiscoveryDropped"], 30);
         for directive in line["_aws"]["CloudWatchMetrics"].as_array().unwrap() {
             for metric in directive["Metrics"].as_array().unwrap() {
                 let name = metric["Name"].as_str().unwrap();

@@ -96,6 +96,8 @@ pub fn config_summary(config: &Config, problems: &[Problem], demo: bool) -> Valu
             "window_s": config.tuning.breaker.window().as_secs(),
             "cool_down_s": config.tuning.breaker.cool_down().as_secs(),
         },
+        "discovery_guard": config.discovery.mode_name(),
+        "discovery_priority": config.discovery.priority,
         "metrics": config.metrics,
         "debug_timings": config.debug_timings,
         "problems": problems.iter().map(ToString::to_string).collect::<Vec<_>>(),

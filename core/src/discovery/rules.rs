@@ -182,6 +182,47 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// A short, stable name for the rule, for reports and scripts.
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::NotAnObject => "not_an_object",
+            Rule::Missing(_) => "missing",
+            Rule::WrongType(_) => "wrong_type",
+            Rule::Empty(_) => "empty",
+            Rule::TooLong(..) => "too_long",
+            Rule::Character(..) => "character",
+            Rule::UnknownCategory => "unknown_display_category",
+            Rule::RepeatedCategory => "repeated_display_category",
+            Rule::TooManyCapabilities(_) => "too_many_capabilities",
+            Rule::BadCapability(_) => "bad_capability",
+            Rule::RepeatedCapability(_) => "repeated_capability",
+            Rule::BadCookie => "bad_cookie",
+            Rule::BadConnection(_) => "bad_connection",
+            Rule::BadAdditionalAttribute => "bad_additional_attribute",
+            Rule::RepeatedEndpointId => "repeated_endpoint_id",
+            Rule::PastLimit => "past_300",
+            Rule::RepeatedFriendlyName => "repeated_friendly_name",
+        }
+    }
+
+    /// The endpoint member the rule is about.
+    pub fn member(self) -> Option<Member> {
+        match self {
+            Rule::Missing(m) | Rule::WrongType(m) | Rule::Empty(m) => Some(m),
+            Rule::TooLong(m, _) | Rule::Character(m, _) => Some(m),
+            Rule::UnknownCategory | Rule::RepeatedCategory => Some(Member::DisplayCategories),
+            Rule::TooManyCapabilities(_) | Rule::BadCapability(_) | Rule::RepeatedCapability(_) => {
+                Some(Member::Capabilities)
+            }
+            Rule::BadCookie => Some(Member::Cookie),
+            Rule::BadConnection(_) => Some(Member::Connections),
+            Rule::BadAdditionalAttribute => Some(Member::AdditionalAttributes),
+            Rule::RepeatedEndpointId => Some(Member::EndpointId),
+            Rule::RepeatedFriendlyName => Some(Member::FriendlyName),
+            Rule::NotAnObject | Rule::PastLimit => None,
+        }
+    }
+
     /// Whether an endpoint breaking this rule makes Alexa refuse the Discovery
     /// (a repeated friendly name does not: Alexa asks which one is meant).
     pub fn refused_by_alexa(self) -> bool {

@@ -64,6 +64,8 @@ impl Bridge {
     /// Home Assistant's answer goes to `out`, the answer buffer returned to
     /// the caller, which a Discovery outgrows any arena for; the check of
     /// that answer needs no scratch (the JSON checker's stack is one `u128`).
+    /// A Discovery's answer then passes the Discovery guard
+    /// (`DISCOVERY_GUARD`, see [`super::discovery`]).
     pub(super) fn forward(
         &mut self,
         directive: &Directive<'_>,
@@ -87,6 +89,8 @@ impl Bridge {
         let debug_token = self.tokens.for_directive_without_one();
         let marks = &self.marks;
         let out = &mut self.out;
+        let watch = &mut self.discovery;
+        let guard = &self.config.discovery;
         let ran = self.slots.run(self.alexa, clock.now(), |arena| {
             marks.handler_start.set(Some(clock.now()));
             let raw_len = directive.scope.and_then(|s| s.token).map_or(0, str::len);
@@ -101,8 +105,14 @@ impl Bridge {
                 debug_token,
                 token_buf,
             };
-            let answered =
+            let mut answered =
                 home_assistant.answer_directive(directive, event, deadline, context, out, tally);
+            if let Ok((len, Answered::PassedThrough)) = &mut answered
+                && let Some(mode) = guard.mode
+                && is_discover(directive)
+            {
+                *len = watch.guard(out, *len, mode, &guard.priority());
+            }
             marks.handler_end.set(Some(clock.now()));
             answered
         });
@@ -117,4 +127,9 @@ impl Bridge {
             Err(_) => bridge::refuse(Some(directive), Reason::Engine, message_id, &mut self.out),
         }
     }
+}
+
+/// Whether a directive asks for Discovery.
+fn is_discover(directive: &Directive<'_>) -> bool {
+    directive.namespace == "Alexa.Discovery" && directive.name == "Discover"
 }

@@ -4,7 +4,7 @@
 //! module slots, the breaker, metrics, buffers) and routing each event to
 //! the part that answers it. The flow of [`Bridge::handle`]: reload the
 //! configuration when due → classify the event → route it: an Alexa
-//! directive ([`directive`]), the health or diagnostics event ([`reports`]),
+//! directive ([`directive`], a Discovery answer checked by [`discovery`]), the health or diagnostics event ([`reports`]),
 //! an engine op ([`op`]), a custom-skill request ([`custom_skill`]), a Function URL
 //! request ([`http`]) → record and log what it was and cost ([`observe`]).
 //!
@@ -13,6 +13,7 @@
 
 mod custom_skill;
 mod directive;
+mod discovery;
 mod http;
 mod observe;
 mod op;
@@ -143,6 +144,8 @@ pub struct Bridge {
     before: Metrics,
     last: Invocation,
     errors: std::collections::VecDeque<serde_json::Value>,
+    /// The Discovery guard's memory and the last Discovery's findings.
+    discovery: discovery::Watch,
     /// The configuration running, for comparing a reloaded one with.
     config: Config,
     version: u64,
@@ -313,6 +316,7 @@ impl Bridge {
             before: Metrics::EMPTY,
             last: Invocation::default(),
             errors: std::collections::VecDeque::with_capacity(RECENT_ERRORS),
+            discovery: discovery::Watch::default(),
             cache: Cache::new_zeroed(
                 vec![EntrySlot::EMPTY; capacities.cache_entries].into_boxed_slice(),
                 vec![0u8; capacities.cache_bytes].into_boxed_slice(),

@@ -69,6 +69,9 @@ pub struct Invocation {
     pub slot_unloads: u64,
     /// Requests sent to Home Assistant.
     pub ha_requests: u64,
+    /// A Discovery the guard checked: the endpoints Home Assistant sent and
+    /// how many of them were left out.
+    pub discovery: Option<(usize, usize)>,
 }
 
 /// The transport, timing and counting every request (directives, ops, the
@@ -122,6 +125,7 @@ impl Bridge {
             transport.requests = 0;
         }
         self.before = self.metrics.snapshot();
+        self.discovery.this_event = None;
         self.clock.now()
     }
 
@@ -187,6 +191,7 @@ impl Bridge {
             slot_loads: delta(Counter::SlotLoads),
             slot_unloads: delta(Counter::SlotUnloads),
             ha_requests: requests,
+            discovery: self.discovery.this_event.map(|s| (s.endpoints, s.left_out)),
         };
         let outcome_name = match outcome {
             Outcome::Directive(Answered::PassedThrough) => "passed_through",

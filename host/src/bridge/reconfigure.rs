@@ -72,6 +72,7 @@ impl Bridge {
         next.reloader = self.reloader.take();
         next.metrics = self.metrics;
         next.errors = std::mem::take(&mut self.errors);
+        next.discovery = std::mem::take(&mut self.discovery);
         next.warm_cache = false;
         if next.config.base_url == self.config.base_url {
             if next.config.tuning.breaker == self.config.tuning.breaker {

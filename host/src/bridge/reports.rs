@@ -100,6 +100,11 @@ impl Bridge {
             "last_rejection": self.reloader.as_ref().and_then(|r| r.rejected.as_deref()),
         });
         report["recent_errors"] = self.errors.iter().cloned().collect();
+        report["discovery"] = self
+            .discovery
+            .last
+            .clone()
+            .unwrap_or(serde_json::Value::Null);
         report
     }
 }

@@ -22,6 +22,8 @@
 //! | `CACHE_ENTRIES`, `CACHE_BYTES`, `MODULE_SLOTS`, `ARENA_BYTES`, `ARENAS`, `EVENT_BUFFER_BYTES`, `RESPONSE_BUFFER_BYTES` | one capacity of the tier, overridden (bytes accept `k`/`KiB` and `m`/`MiB`) |
 //! | `CONNECT_TIMEOUT_MS`, `BREAKER_FAILURES`, `BREAKER_WINDOW_S`, `BREAKER_COOL_DOWN_S` | one timeout or breaker threshold of the tier, overridden |
 //! | `KEEPALIVE_TIMEOUT_S` | a connection to Home Assistant idle this long is not reused (default 60; keep it below the `keepalive_timeout` of the proxy in front of Home Assistant; see [`crate::connection`]) |
+//! | `DISCOVERY_GUARD` | `repair` (default), `report` or `off`: what lee does with a Discovery answer Alexa would refuse (see [`DiscoveryGuard`]) |
+//! | `DISCOVERY_PRIORITY` | past Alexa's 300 endpoints, which are kept: domains, entity ids and `*` patterns, first match first |
 //! | `METRICS` | `off`: no CloudWatch EMF line per invocation (on by default) |
 //! | `DEBUG_TIMINGS` | `true`: every event's log line carries its per-stage timings |
 //! | `LOG_LEVEL` | `error`, `warn`, `info` (default), `debug` or `trace` (read at start; see [`crate::logging`]) |
@@ -42,10 +44,11 @@
 //! The parts, one file each: [`Secret`] (values never printed), [`BaseUrl`],
 //! the TLS material ([`Pem`]), `EXTRA_HEADERS`, the Parameters and Secrets
 //! extension's settings ([`Extension`]) with the ops token's
-//! [`TokenParameter`], and the [`Tuning`]; this file holds [`Config`], the
+//! [`TokenParameter`], the [`Tuning`] and the [`DiscoveryGuard`]; this file holds [`Config`], the
 //! variable lists and the flags.
 
 mod base_url;
+mod discovery;
 mod headers;
 mod secret;
 mod tls;
@@ -55,6 +58,7 @@ mod tuning;
 use std::fmt;
 
 pub use base_url::BaseUrl;
+pub use discovery::DiscoveryGuard;
 pub use secret::Secret;
 pub use tls::Pem;
 pub(crate) use token_parameter::read_extension;
@@ -105,6 +109,8 @@ pub const VARIABLES: &[&str] = &[
     "BREAKER_WINDOW_S",
     "BREAKER_COOL_DOWN_S",
     "KEEPALIVE_TIMEOUT_S",
+    "DISCOVERY_GUARD",
+    "DISCOVERY_PRIORITY",
     "METRICS",
     "DEBUG_TIMINGS",
     "OPS_OVER_HTTP",
@@ -172,6 +178,8 @@ pub struct Config {
     pub skill_uses_ops_token: bool,
     /// Capacities, timeouts and breaker thresholds.
     pub tuning: Tuning,
+    /// What lee does with a Discovery answer Alexa would refuse.
+    pub discovery: DiscoveryGuard,
     /// Write a CloudWatch EMF line per invocation.
     pub metrics: bool,
     /// Put per-stage timings in every event's log line.
@@ -267,6 +275,7 @@ impl Config {
             }
         }
         config.tuning = tuning::read_tuning(&var, &mut problem);
+        config.discovery = discovery::read_discovery_guard(&var, &mut problem);
         (config, problems)
     }
 

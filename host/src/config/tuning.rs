@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].variable, "CACHE_BYTES");
         assert!(
-            problems[0].message.contains("over by 10765696 bytes"),
+            problems[0].message.contains("over by 10962328 bytes"),
             "{}",
             problems[0].message
         );
