@@ -59,11 +59,16 @@ impl AlexaSchema {
         AlexaSchema(jsonschema::draft4::new(&schema).expect("the schema compiles as draft-04"))
     }
 
+    /// Every violation of the schema in `value`.
+    pub fn violations(&self, value: &Value) -> Vec<String> {
+        self.0.iter_errors(value).map(|e| e.to_string()).collect()
+    }
+
     /// Panic with every violation unless `message` is a valid message to Alexa.
     pub fn assert_valid(&self, message: &[u8]) -> Value {
         let value: Value = serde_json::from_slice(message)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(message)));
-        let errors: Vec<String> = self.0.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors = self.violations(&value);
         assert!(
             errors.is_empty(),
             "schema violations: {errors:?}\nin {value}"

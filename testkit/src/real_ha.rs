@@ -50,34 +50,116 @@ impl RealHa {
     /// `LEE_HA_URL` and `LEE_HA_TOKEN_FILE`, from the environment or the
     /// harness's env file.
     fn harness_env() -> Option<(String, String)> {
-        let from_file = || -> Option<(String, String)> {
-            let home = std::env::var("LEE_HA_HOME")
-                .ok()
-                .map(PathBuf::from)
-                .or_else(|| {
-                    let cache = std::env::var_os("XDG_CACHE_HOME")
-                        .map(PathBuf::from)
-                        .or_else(|| {
-                            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache"))
-                        })?;
-                    Some(cache.join("lee-ha"))
-                })?;
-            let env = std::fs::read_to_string(home.join("env")).ok()?;
-            let get = |key: &str| {
-                env.lines()
-                    .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
-                    .map(str::to_string)
-            };
-            Some((get("LEE_HA_URL")?, get("LEE_HA_TOKEN_FILE")?))
-        };
         match (
             std::env::var("LEE_HA_URL"),
             std::env::var("LEE_HA_TOKEN_FILE"),
         ) {
             (Ok(url), Ok(file)) => Some((url, file)),
-            _ => from_file(),
+            _ => env_file("LEE_HA_HOME", "lee-ha"),
         }
     }
+
+    /// The second harness instance, the one tests may add entities to (the
+    /// shared one keeps its 53 Alexa endpoints): its state directory is
+    /// `LEE_HA_BIG_HOME`, else `lee-ha-big` in the cache directory, where
+    /// `.ci/run` starts it (`LEE_HA_HOME=… LEE_HA_PORT=8124 start.sh`).
+    /// `None` when it does not run, unless `LEE_REQUIRE_HA` is set.
+    pub fn big_home() -> Option<RealHa> {
+        let Some((url, token_file)) = env_file("LEE_HA_BIG_HOME", "lee-ha-big") else {
+            assert!(
+                std::env::var_os("LEE_REQUIRE_HA").is_none(),
+                "LEE_REQUIRE_HA is set but the second Home Assistant (LEE_HA_BIG_HOME) is not running"
+            );
+            eprintln!("no second Home Assistant running (LEE_HA_BIG_HOME): skipping");
+            return None;
+        };
+        let token = std::fs::read_to_string(&token_file)
+            .expect("read the second harness's token file")
+            .trim()
+            .to_string();
+        Some(RealHa { url, token })
+    }
+
+    /// Send `method path` with `body` (JSON) to this Home Assistant with its
+    /// token, over plain HTTP on loopback; its status and body.
+    pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
+        use std::io::{Read, Write};
+        let address = self
+            .url
+            .strip_prefix("http://")
+            .expect("the harness serves plain http on loopback");
+        let mut stream = std::net::TcpStream::connect(address).expect("connect to Home Assistant");
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.token,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("send the request");
+        stream.write_all(body).expect("send the body");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).expect("read the answer");
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP answer");
+        let head = String::from_utf8_lossy(&answer[..split]).to_string();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let mut body = answer[split + 4..].to_vec();
+        if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
+            body = unchunk(&body);
+        }
+        (status, body)
+    }
+}
+
+/// The body of a chunked HTTP answer.
+fn unchunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut body = Vec::new();
+    loop {
+        let Some(line_end) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return body;
+        };
+        let size = std::str::from_utf8(&raw[..line_end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
+            .unwrap_or(0);
+        if size == 0 {
+            return body;
+        }
+        let start = line_end + 2;
+        body.extend_from_slice(&raw[start..start + size]);
+        raw = &raw[start + size + 2..];
+    }
+}
+
+/// `LEE_HA_URL` and `LEE_HA_TOKEN_FILE` from the env file `start.sh` wrote
+/// in the state directory named by `home_var`, else `default_dir` in the
+/// cache directory.
+fn env_file(home_var: &str, default_dir: &str) -> Option<(String, String)> {
+    let home = std::env::var(home_var)
+        .ok()
+        .map(PathBuf::from)
+        .or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+            Some(cache.join(default_dir))
+        })?;
+    let env = std::fs::read_to_string(home.join("env")).ok()?;
+    let get = |key: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+            .map(str::to_string)
+    };
+    Some((get("LEE_HA_URL")?, get("LEE_HA_TOKEN_FILE")?))
 }
 
 /// A bridge (standard capacities, which hold all of the harness's states)

@@ -34,7 +34,8 @@ impl Finding<'_> {
 }
 
 /// An endpoint's entity id for a message: its endpointId with the first `#`
-/// read as `.`, and at most 120 characters of it.
+/// read as `.`, and at most 256 characters of it (the longest endpointId
+/// Alexa accepts; Home Assistant's entity ids are at most 255).
 #[derive(Clone, Copy, Debug)]
 pub struct Entity<'a>(Option<&'a [u8]>);
 
@@ -44,7 +45,7 @@ impl fmt::Display for Entity<'_> {
             return f.write_str("(no endpointId)");
         };
         let mut dot = false;
-        for c in chars(id).take(120) {
+        for c in chars(id).take(256) {
             let c = match c {
                 '#' if !dot => {
                     dot = true;
@@ -177,9 +178,12 @@ impl fmt::Display for Finding<'_> {
                 f,
                 "entity_config: {entity}: description: <at most 128 characters> (Home Assistant's default is the entity id followed by \" via Home Assistant\")"
             ),
-            Rule::UnknownCategory | Rule::RepeatedCategory | Rule::Empty(Member::DisplayCategories) => write!(
+            Rule::UnknownCategory
+            | Rule::RepeatedCategory
+            | Rule::Empty(Member::DisplayCategories)
+            | Rule::WrongType(Member::DisplayCategories) => write!(
                 f,
-                "entity_config: {entity}: display_categories: OTHER (or another category from Alexa's list)"
+                "entity_config: {entity}: display_categories: OTHER (or another category from Alexa's list; for a binary_sensor, giving it a device_class also works)"
             ),
             Rule::PastLimit => write!(
                 f,
