@@ -337,3 +337,145 @@ fn report_mode_passes_home_assistants_answer_on_and_off_checks_nothing() {
         );
     }
 }
+
+/// The demo home's six endpoints (a light, a switch, a thermostat, ...), as
+/// Home Assistant 2024.3 writes them: the shapes the properties vary.
+fn demo_endpoints() -> Vec<Value> {
+    use lee_core::bridge::{Timeouts, Transport};
+    let mut home = lee_demo::DemoHome::with_clock(7, || "2024-03-23T12:00:00Z".to_string());
+    let mut body = vec![0u8; 64 * 1024];
+    let timeouts = Timeouts {
+        connect: std::time::Duration::from_secs(2),
+        total: std::time::Duration::from_secs(7),
+    };
+    let answer = home
+        .post_directive(&discover("demo-token"), "demo-token", timeouts, &mut body)
+        .unwrap();
+    let answer: Value = serde_json::from_slice(&body[..answer.len]).unwrap();
+    answer["event"]["payload"]["endpoints"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// How one generated endpoint differs from its demo shape.
+#[derive(Clone, Debug)]
+enum Change {
+    None,
+    /// A name of `n` characters.
+    NameLength(usize),
+    /// A control character in the name (Alexa's documentation refuses it;
+    /// Amazon's schema does not).
+    ControlInName,
+    /// A name of punctuation only (the same).
+    PunctuationName,
+    DescriptionLength(usize),
+    Category(&'static str),
+    NullCategories,
+    NoCapabilities,
+    CookieNumber,
+    /// The endpointId of the endpoint before it (the schema allows it, the
+    /// documentation does not).
+    RepeatId,
+}
+
+impl Change {
+    /// Whether Amazon's schema accepts what Alexa's documentation refuses.
+    fn schema_allows_it(&self) -> bool {
+        matches!(
+            self,
+            Change::ControlInName | Change::PunctuationName | Change::RepeatId
+        )
+    }
+}
+
+fn change() -> impl proptest::strategy::Strategy<Value = Change> {
+    use proptest::prelude::*;
+    prop_oneof![
+        6 => Just(Change::None),
+        1 => (100usize..140).prop_map(Change::NameLength),
+        1 => Just(Change::ControlInName),
+        1 => Just(Change::PunctuationName),
+        1 => (100usize..140).prop_map(Change::DescriptionLength),
+        1 => prop_oneof![Just("WATER_HEATER"), Just("LIGHT"), Just("light")].prop_map(Change::Category),
+        1 => Just(Change::NullCategories),
+        1 => Just(Change::NoCapabilities),
+        1 => Just(Change::CookieNumber),
+        1 => Just(Change::RepeatId),
+    ]
+}
+
+fn apply(shapes: &[Value], n: usize, shape: usize, change: &Change) -> Value {
+    let mut e = shapes[shape % shapes.len()].clone();
+    let domain = e["endpointId"]
+        .as_str()
+        .unwrap()
+        .split('#')
+        .next()
+        .unwrap()
+        .to_string();
+    e["endpointId"] = format!("{domain}#generated_{n}").into();
+    e["friendlyName"] = format!("Device {n}").into();
+    match change {
+        Change::None => {}
+        Change::NameLength(len) => e["friendlyName"] = "n".repeat(*len).into(),
+        Change::ControlInName => e["friendlyName"] = format!("Device\t{n}").into(),
+        Change::PunctuationName => e["friendlyName"] = "?-?".into(),
+        Change::DescriptionLength(len) => e["description"] = "d".repeat(*len).into(),
+        Change::Category(c) => e["displayCategories"] = json!([c]),
+        Change::NullCategories => e["displayCategories"] = Value::Null,
+        Change::NoCapabilities => e["capabilities"] = json!([]),
+        Change::CookieNumber => e["cookie"] = json!({"a": 1}),
+        Change::RepeatId if n > 0 => {
+            e["endpointId"] = format!("{domain}#generated_{}", n - 1).into();
+            e["friendlyName"] = format!("Other device {n}").into();
+        }
+        Change::RepeatId => {}
+    }
+    e
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Whatever Home Assistant sends, lee's repaired answer passes Amazon's
+    /// schema; an answer the schema and Alexa's documentation both accept
+    /// comes back byte for byte.
+    #[test]
+    fn a_repaired_answer_always_validates_and_a_valid_one_is_never_changed(
+        endpoints in proptest::collection::vec((0usize..6, change()), 0..30),
+        pretty in proptest::bool::ANY,
+    ) {
+        use lee_core::discovery::{Mode, Priority, Tracked, check, tracked_for};
+        let shapes = demo_endpoints();
+        let all: Vec<Value> = endpoints
+            .iter()
+            .enumerate()
+            .map(|(n, (shape, change))| apply(&shapes, n, *shape, change))
+            .collect();
+        let answer = json!({"event": {
+            "header": {"namespace": "Alexa.Discovery", "name": "Discover.Response", "payloadVersion": "3", "messageId": "m"},
+            "payload": {"endpoints": all},
+        }});
+        let text = if pretty {
+            serde_json::to_vec_pretty(&answer).unwrap()
+        } else {
+            serde_json::to_vec(&answer).unwrap()
+        };
+        let mut buf = text.clone();
+        let mut tracked = vec![Tracked::EMPTY; tracked_for(buf.len())];
+        let priority = Priority::parse(DEFAULT_PRIORITY).unwrap();
+        let verdict = check(&mut buf, text.len(), Mode::Repair, &priority, &mut tracked, &mut |_| {});
+        let lee_core::discovery::Verdict::Checked(summary) = verdict else {
+            panic!("{verdict:?}");
+        };
+        buf.truncate(summary.len);
+        let schema = AlexaSchema::load();
+        schema.assert_valid(&buf);
+        let schema_valid = schema.violations(&answer).is_empty();
+        let documentation_valid = endpoints.iter().all(|(_, c)| !c.schema_allows_it());
+        if schema_valid && documentation_valid {
+            proptest::prop_assert_eq!(buf, text);
+        }
+    }
+}
