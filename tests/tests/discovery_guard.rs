@@ -233,6 +233,7 @@ fn a_big_broken_home_gets_a_discovery_alexa_accepts_and_every_endpoint_left_out_
         .find(|f| f["entity"] == "switch.long_name")
         .unwrap();
     assert_eq!(long["member"], "friendlyName");
+    eprintln!("for example: {}", long["message"].as_str().unwrap());
     assert!(
         long["message"]
             .as_str()
