@@ -10,6 +10,7 @@
 //! | `directive` | an Alexa Smart Home directive ([`Event::Directive`]) |
 //! | `health_check: true` | lee's health report ([`Event::Health`]) |
 //! | `diagnostics: true` | lee's diagnostics report ([`Event::Diagnostics`]) |
+//! | `doctor: true` | lee's setup check, every usual setup failure with its fix ([`Event::Doctor`]) |
 //! | `requestContext.http` | a Lambda Function URL / API Gateway v2 HTTP request ([`Event::Http`]) |
 //! | `op` | an engine op on Home Assistant's REST API ([`Event::Op`]) |
 //! | `request.type` | an Alexa custom-skill request ([`Event::Skill`]) |
@@ -40,6 +41,8 @@ pub enum Event<'a> {
     /// `{"diagnostics": true}`: lee's diagnostics report (direct invocations
     /// are already authorised by IAM, so no secret is asked for).
     Diagnostics,
+    /// `{"doctor": true}`: lee's setup check (as direct as diagnostics).
+    Doctor,
     /// An HTTP request through a Function URL or API Gateway (payload 2.0).
     Http(HttpRequest<'a>),
     /// An engine op, `{"op": "ha.states", ...}`: the op's name; its
@@ -120,11 +123,12 @@ impl fmt::Display for ClassifyError {
 /// Read an event without copying it.
 pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
     let (mut directive, mut health, mut diagnostics, mut http) = (false, false, false, false);
-    let (mut op, mut skill) = (false, false);
+    let (mut op, mut skill, mut doctor) = (false, false, false);
     json::check(event, EVENT_MAX_DEPTH, |key| match key {
         b"directive" => directive = true,
         b"health_check" => health = true,
         b"diagnostics" => diagnostics = true,
+        b"doctor" => doctor = true,
         b"requestContext" => http = true,
         b"op" => op = true,
         b"request" => skill = true,
@@ -158,7 +162,7 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
             .map_err(|_| ClassifyError::MalformedSkillRequest)?;
         return Ok(Event::Skill(doc.request.kind));
     }
-    if health || diagnostics {
+    if health || diagnostics || doctor {
         let (doc, _) = serde_json_core::from_slice::<FlagsDoc>(event)
             .map_err(|_| ClassifyError::UnknownEvent)?;
         if doc.health_check == Some(true) {
@@ -166,6 +170,9 @@ pub fn classify(event: &[u8]) -> Result<Event<'_>, ClassifyError> {
         }
         if doc.diagnostics == Some(true) {
             return Ok(Event::Diagnostics);
+        }
+        if doc.doctor == Some(true) {
+            return Ok(Event::Doctor);
         }
     }
     Err(ClassifyError::UnknownEvent)
@@ -192,6 +199,7 @@ struct OpDoc<'a> {
 struct FlagsDoc {
     health_check: Option<bool>,
     diagnostics: Option<bool>,
+    doctor: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -234,6 +242,11 @@ mod tests {
             Ok(Event::Directive(d)) if d.name == "ReportState"
         ));
         assert_eq!(classify(br#"{"health_check": true}"#), Ok(Event::Health));
+        assert_eq!(classify(br#"{"doctor": true}"#), Ok(Event::Doctor));
+        assert_eq!(
+            classify(br#"{"doctor": false}"#),
+            Err(ClassifyError::UnknownEvent)
+        );
         assert_eq!(
             classify(br#"{"op": "ha.state", "entity_id": "light.kitchen", "data": {"x": [1]}}"#),
             Ok(Event::Op("ha.state"))

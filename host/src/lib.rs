@@ -23,6 +23,7 @@ pub mod bridge;
 mod clock;
 pub mod config;
 pub mod connection;
+pub mod doctor;
 pub mod emf;
 pub mod logging;
 pub mod ops;

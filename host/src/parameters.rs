@@ -202,6 +202,11 @@ impl ParameterToken {
         }
     }
 
+    /// The parameter's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The token: the kept value while fresh, else read from the extension.
     pub(crate) fn get(&mut self) -> Result<Secret, &'static str> {
         if let Some((at, token)) = &self.kept

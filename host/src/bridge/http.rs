@@ -1,5 +1,5 @@
 //! Function URL requests: routing (`GET /health`, `GET /diagnostics`,
-//! `POST /op`) and the shared secret that guards all but the public health
+//! `GET /doctor`, `POST /op`) and the shared secret that guards all but the public health
 //! answer.
 
 use lee_core::event::{Event, HttpRequest, classify};
@@ -70,10 +70,27 @@ impl Bridge {
                      characters to turn them on",
                 ),
             ),
-            (_, "/health" | "/diagnostics") => (405, json_error("only GET is supported")),
+            ("GET", "/doctor") if authorised => (200, self.doctor().to_json()),
+            ("GET", "/doctor") if guarded => {
+                self.refuse_secret(&request);
+                (
+                    401,
+                    json_error("the doctor needs the shared secret in x-lee-secret"),
+                )
+            }
+            ("GET", "/doctor") => (
+                403,
+                json_error(
+                    "the doctor over HTTP is off: set a SHARED_SECRET of at least 32 \
+                     characters to turn it on, or run the Lambda test event {\"doctor\": true}",
+                ),
+            ),
+            (_, "/health" | "/diagnostics" | "/doctor") => {
+                (405, json_error("only GET is supported"))
+            }
             _ => (
                 404,
-                json_error("lee serves GET /health, GET /diagnostics and POST /op"),
+                json_error("lee serves GET /health, GET /diagnostics, GET /doctor and POST /op"),
             ),
         };
         let response = serde_json::json!({

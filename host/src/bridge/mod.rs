@@ -77,6 +77,8 @@ pub enum Outcome {
     Health,
     /// The diagnostics report.
     Diagnostics,
+    /// The doctor's report; `false` when a check failed.
+    Doctor(bool),
     /// An HTTP request (Function URL), answered with this status.
     Http(u16),
     /// An engine op; `false` when it answered an error.
@@ -461,6 +463,7 @@ impl Bridge {
             }
             Ok(Event::Health) => tracing::info_span!("event", kind = "health"),
             Ok(Event::Diagnostics) => tracing::info_span!("event", kind = "diagnostics"),
+            Ok(Event::Doctor) => tracing::info_span!("event", kind = "doctor"),
             Err(_) => tracing::info_span!("event", kind = "unreadable"),
         };
         let _entered = span.enter();
@@ -479,6 +482,12 @@ impl Bridge {
                 let report = self.diagnostics();
                 self.answer_json(&report);
                 (Outcome::Diagnostics, Body::Json)
+            }
+            Ok(Event::Doctor) => {
+                let report = self.doctor();
+                let ok = !report.failed();
+                self.answer_json(&report.to_json());
+                (Outcome::Doctor(ok), Body::Json)
             }
             Ok(Event::Http(request)) => {
                 let status = self.http(request, event);

@@ -44,7 +44,7 @@ pub struct Stages {
 /// What one event was and what it cost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Invocation {
-    /// `directive`, `health`, `diagnostics`, `http`, `op` or `skill`.
+    /// `directive`, `health`, `diagnostics`, `doctor`, `http`, `op` or `skill`.
     pub kind: &'static str,
     /// Whether it was an Alexa directive lee could read.
     pub directive: bool,
@@ -173,6 +173,8 @@ impl Bridge {
             Outcome::Directive(Answered::Error(e, _)) => ("directive", Some(e.as_str())),
             Outcome::Health => ("health", None),
             Outcome::Diagnostics => ("diagnostics", None),
+            // A failed check is the doctor's finding, not lee's error.
+            Outcome::Doctor(_) => ("doctor", None),
             Outcome::Http(_) if delta(Counter::AuthFailures) > 0 => ("http", Some("UNAUTHORIZED")),
             Outcome::Http(status) => ("http", (status >= 500).then_some("HTTP_ERROR")),
             Outcome::Op(ok) => ("op", (!ok).then_some("OP_ERROR")),

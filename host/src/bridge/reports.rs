@@ -52,6 +52,20 @@ impl Bridge {
         )
     }
 
+    /// The doctor's report (see [`crate::doctor`]), examined from here, with
+    /// the ops token, within the event's deadline.
+    pub(super) fn doctor(&mut self) -> crate::doctor::Report {
+        let left = self.deadline.saturating_duration_since(self.clock.now());
+        let setup = crate::doctor::Setup {
+            config: &self.config,
+            problems: &self.problems,
+            region: std::env::var("AWS_REGION").ok(),
+            token: self.tokens.for_doctor(),
+            deadline: std::time::Instant::now() + left,
+        };
+        crate::doctor::examine(&setup)
+    }
+
     /// The diagnostics report: health plus cache (per module), slots,
     /// metrics, memory, the configuration's version and the recent errors.
     pub(super) fn diagnostics(&mut self) -> serde_json::Value {

@@ -6,6 +6,7 @@
 //! | an engine op | `HA_TOKEN`, else the Parameter Store parameter `HA_TOKEN_PARAMETER`, else `LONG_LIVED_ACCESS_TOKEN` |
 //! | a custom-skill request | its account-linked token (the ops token only with `SKILL_USES_OPS_TOKEN`) |
 //! | the health check (`GET /api/`) | `LONG_LIVED_ACCESS_TOKEN`, if any |
+//! | the doctor | the ops token, named by where it came from |
 
 use crate::config::{Config, Secret};
 use crate::ops::Refused;
@@ -42,6 +43,20 @@ impl Tokens {
     /// For the health check's `GET /api/`.
     pub(super) fn for_health_check(&self) -> Option<&str> {
         self.long_lived.as_ref().map(Secret::expose)
+    }
+
+    /// For the doctor: the ops token and where it came from, or why there is none.
+    pub(super) fn for_doctor(&mut self) -> Result<crate::doctor::Token, String> {
+        let source = match (&self.ha_token, &self.parameter) {
+            (Some(_), _) => "HA_TOKEN".to_string(),
+            (None, Some(parameter)) => format!("HA_TOKEN_PARAMETER {}", parameter.name()),
+            (None, None) => "LONG_LIVED_ACCESS_TOKEN".to_string(),
+        };
+        match self.for_ops() {
+            Ok(secret) => Ok(crate::doctor::Token { secret, source }),
+            Err(Refused::TokenParameter(why)) => Err(format!("{source} could not be read: {why}")),
+            Err(_) => Err("no token is configured (HA_TOKEN, HA_TOKEN_PARAMETER or LONG_LIVED_ACCESS_TOKEN); directives do not need one, they carry Alexa's".to_string()),
+        }
     }
 
     /// For an engine op (reading the parameter when it is due).

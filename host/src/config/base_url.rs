@@ -68,6 +68,33 @@ impl BaseUrl {
             https,
         })
     }
+
+    /// The host: a name, an IPv4 address, or an IPv6 address without its brackets.
+    pub fn host(&self) -> &str {
+        let authority = self.authority();
+        match authority.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next().unwrap_or(bracketed),
+            None => authority.split(':').next().unwrap_or(authority),
+        }
+    }
+
+    /// The port: the one given, else 443 for https and 80 for http.
+    pub fn port(&self) -> u16 {
+        let authority = self.authority();
+        let after_host = match authority.rsplit_once(']') {
+            Some((_, after)) => after,
+            None => authority,
+        };
+        after_host
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(if self.https { 443 } else { 80 })
+    }
+
+    fn authority(&self) -> &str {
+        let scheme = if self.https { "https://" } else { "http://" };
+        self.origin.strip_prefix(scheme).unwrap_or(&self.origin)
+    }
 }
 
 #[cfg(test)]
@@ -94,6 +121,24 @@ mod tests {
         ] {
             assert!(BaseUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn host_and_port_are_read_from_the_address() {
+        let parts = |raw: &str| {
+            let url = BaseUrl::parse(raw).unwrap();
+            (url.host().to_string(), url.port())
+        };
+        assert_eq!(
+            parts("https://ha.example.com"),
+            ("ha.example.com".into(), 443)
+        );
+        assert_eq!(parts("http://ha:8123/"), ("ha".into(), 8123));
+        assert_eq!(parts("http://[::1]"), ("::1".into(), 80));
+        assert_eq!(
+            parts("https://[2001:db8::1]:8443"),
+            ("2001:db8::1".into(), 8443)
+        );
     }
 
     /// Found by fuzzing (config): addresses without a usable host were
