@@ -26,6 +26,7 @@ use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, util::SubscriberInitExt};
 
+use lee_stdio::doctor;
 use lee_stdio::frames::{Frame, Frames};
 
 /// Answer Alexa Smart Home directives (and lee's health and diagnostics
@@ -34,11 +35,11 @@ use lee_stdio::frames::{Frame, Frames};
 #[command(name = "lee", version, about)]
 struct Args {
     /// Home Assistant's address, e.g. https://ha.example.com:8123 (default: BASE_URL).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", global = true)]
     ha_url: Option<String>,
     /// A file holding a Home Assistant long-lived token, used for directives
     /// that carry no token of their own and for the health check.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     token_file: Option<PathBuf>,
     /// Answer from the embedded demo home instead of a Home Assistant
     /// (the default when no address is configured).
@@ -47,6 +48,22 @@ struct Args {
     /// Pretty-print each answer (several lines per answer).
     #[arg(long)]
     pretty: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What to do instead of answering events.
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// Check the setup from here, one line per check with its fix (exit
+    /// status 1 when a check failed): the settings, the AWS region, DNS,
+    /// TCP, TLS, Home Assistant's API and token, a Discovery and what Alexa
+    /// would refuse in it, account linking, timing.
+    Doctor {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,6 +106,10 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         }
+    }
+    if let Some(Command::Doctor { json }) = args.command {
+        let token_file = args.token_file.as_ref().map(|p| p.display().to_string());
+        return doctor::run(&config, &problems, token_file.as_deref(), json);
     }
     let demo = args.demo || config.base_url.is_none();
     let capacities = config.tuning.capacities;

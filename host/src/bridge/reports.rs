@@ -59,7 +59,6 @@ impl Bridge {
         let setup = crate::doctor::Setup {
             config: &self.config,
             problems: &self.problems,
-            region: std::env::var("AWS_REGION").ok(),
             token: self.tokens.for_doctor(),
             deadline: std::time::Instant::now() + left,
         };

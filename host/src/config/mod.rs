@@ -184,6 +184,8 @@ pub struct Config {
     pub metrics: bool,
     /// Put per-stage timings in every event's log line.
     pub debug_timings: bool,
+    /// `AWS_REGION`: the region the function runs in (Lambda sets it).
+    pub aws_region: Option<String>,
 }
 
 impl Config {
@@ -276,6 +278,7 @@ impl Config {
         }
         config.tuning = tuning::read_tuning(&var, &mut problem);
         config.discovery = discovery::read_discovery_guard(&var, &mut problem);
+        config.aws_region = var("AWS_REGION").filter(|r| !r.trim().is_empty());
         (config, problems)
     }
 

@@ -159,8 +159,6 @@ pub struct Setup<'a> {
     pub config: &'a Config,
     /// The problems found reading it.
     pub problems: &'a [Problem],
-    /// `AWS_REGION`, when lee runs in AWS.
-    pub region: Option<String>,
     /// The token for `/api/` and the Discovery; `Err` says why there is none.
     pub token: Result<Token, String>,
     /// When the report must be ready.

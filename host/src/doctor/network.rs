@@ -64,14 +64,14 @@ pub(super) fn reach(setup: &Setup<'_>, checks: &mut Vec<Check>) -> Option<Reache
     });
     let mut dns = Check::new(
         "dns",
-        if private && setup.region.is_some() {
+        if private && setup.config.aws_region.is_some() {
             Status::Warning
         } else {
             Status::Ok
         },
         format!("{host} → {}", shown.join(", ")),
     );
-    if private && setup.region.is_some() {
+    if private && setup.config.aws_region.is_some() {
         dns = dns.fix("a private or loopback address is not reachable from AWS: publish Home Assistant on a public address (or Nabu Casa) and use that in BASE_URL");
     }
     checks.push(dns);

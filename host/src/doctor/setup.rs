@@ -37,7 +37,7 @@ pub(super) fn configuration(setup: &Setup<'_>, checks: &mut Vec<Check>) {
 
 /// Whether Alexa can call a function in this region.
 pub(super) fn region(setup: &Setup<'_>, checks: &mut Vec<Check>) {
-    let Some(region) = setup.region.as_deref() else {
+    let Some(region) = setup.config.aws_region.as_deref() else {
         checks.push(Check::new(
             "region",
             Status::Skipped,
@@ -80,11 +80,13 @@ mod tests {
     use crate::config::{Config, Problem};
 
     fn run(region: Option<&str>, problems: &[Problem]) -> Vec<Check> {
-        let config = Config::default();
+        let config = Config {
+            aws_region: region.map(str::to_string),
+            ..Config::default()
+        };
         let setup = Setup {
             config: &config,
             problems,
-            region: region.map(str::to_string),
             token: Err("none".into()),
             deadline: std::time::Instant::now(),
         };
