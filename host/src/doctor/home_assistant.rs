@@ -67,13 +67,17 @@ pub(super) fn examine(setup: &Setup<'_>, checks: &mut Vec<Check>) -> Option<Dura
     let took = started.elapsed().as_millis();
     let source = &token.source;
     match answered {
-        Ok(answer) if answer.status == 200 => checks.push(Check::new(
-            "api",
-            Status::Ok,
-            format!(
-                "Home Assistant's API answered in {took} ms and accepted the token from {source}"
-            ),
-        )),
+        Ok(answer)
+            if answer.status == 200 && is_api_running(&small[..answer.len.min(small.len())]) =>
+        {
+            checks.push(Check::new(
+                "api",
+                Status::Ok,
+                format!(
+                    "Home Assistant's API answered in {took} ms and accepted the token from {source}"
+                ),
+            ))
+        }
         Ok(answer) if matches!(answer.status, 401 | 403) => {
             checks.push(
                 Check::new(
@@ -95,7 +99,10 @@ pub(super) fn examine(setup: &Setup<'_>, checks: &mut Vec<Check>) -> Option<Dura
                 Check::new(
                     "api",
                     Status::Failed,
-                    format!("GET /api/ answered HTTP {}, not Home Assistant's API", answer.status),
+                    format!(
+                        "GET /api/ answered HTTP {} without Home Assistant's \"API running.\"",
+                        answer.status
+                    ),
                 )
                 .fix("BASE_URL must point at Home Assistant itself (or a proxy passing /api/ through to it)"),
             );
@@ -124,6 +131,16 @@ pub(super) fn examine(setup: &Setup<'_>, checks: &mut Vec<Check>) -> Option<Dura
         }
     }
     discover(setup, &mut transport, token, checks)
+}
+
+/// Whether `body` is Home Assistant's answer to `GET /api/`:
+/// `{"message": "API running."}`.
+fn is_api_running(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("API running"))
+    })
 }
 
 /// What to do about a request that failed.
