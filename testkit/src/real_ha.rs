@@ -22,16 +22,22 @@ impl RealHa {
     /// env file). `None` when no harness is running, unless `LEE_REQUIRE_HA`
     /// is set (as CI sets it): then a missing harness is a failure, not a skip.
     pub fn from_env() -> Option<RealHa> {
-        let Some((url, token_file)) = RealHa::harness_env() else {
+        RealHa::required(RealHa::harness_env(), "Home Assistant harness")
+    }
+
+    /// The harness at `found` (its URL and token file); when there is none,
+    /// a skip that says `what` is missing, or a failure with `LEE_REQUIRE_HA`.
+    fn required(found: Option<(String, String)>, what: &str) -> Option<RealHa> {
+        let Some((url, token_file)) = found else {
             assert!(
                 std::env::var_os("LEE_REQUIRE_HA").is_none(),
-                "LEE_REQUIRE_HA is set but no Home Assistant harness is running"
+                "LEE_REQUIRE_HA is set but the {what} is not running"
             );
-            eprintln!("no Home Assistant harness running: skipping (CI sets LEE_REQUIRE_HA)");
+            eprintln!("the {what} is not running: skipping (CI sets LEE_REQUIRE_HA)");
             return None;
         };
         let token = std::fs::read_to_string(&token_file)
-            .expect("read LEE_HA_TOKEN_FILE")
+            .unwrap_or_else(|e| panic!("read the {what}'s token file {token_file}: {e}"))
             .trim()
             .to_string();
         Some(RealHa { url, token })
@@ -65,19 +71,10 @@ impl RealHa {
     /// `.ci/run` starts it (`LEE_HA_HOME=… LEE_HA_PORT=8124 start.sh`).
     /// `None` when it does not run, unless `LEE_REQUIRE_HA` is set.
     pub fn big_home() -> Option<RealHa> {
-        let Some((url, token_file)) = env_file("LEE_HA_BIG_HOME", "lee-ha-big") else {
-            assert!(
-                std::env::var_os("LEE_REQUIRE_HA").is_none(),
-                "LEE_REQUIRE_HA is set but the second Home Assistant (LEE_HA_BIG_HOME) is not running"
-            );
-            eprintln!("no second Home Assistant running (LEE_HA_BIG_HOME): skipping");
-            return None;
-        };
-        let token = std::fs::read_to_string(&token_file)
-            .expect("read the second harness's token file")
-            .trim()
-            .to_string();
-        Some(RealHa { url, token })
+        RealHa::required(
+            env_file("LEE_HA_BIG_HOME", "lee-ha-big"),
+            "second Home Assistant (LEE_HA_BIG_HOME)",
+        )
     }
 
     /// Send `method path` with `body` (JSON) to this Home Assistant with its

@@ -301,7 +301,7 @@ fn cut(answer: &mut [u8], len: usize, list: Span, tracked: &[Tracked]) -> usize 
     let mut read_at = list.start + 1;
     let mut write_at = list.start + 1;
     let mut written_any = false;
-    while let Some(endpoint) = next_item(&answer[..len], read_at) {
+    while let Some(endpoint) = read::next_item(&answer[..len], read_at) {
         let kept = keep
             .next_if(|t| t.start as usize == endpoint.start)
             .is_some();
@@ -325,21 +325,6 @@ fn cut(answer: &mut [u8], len: usize, list: Span, tracked: &[Tracked]) -> usize 
     // Everything after the last endpoint: the closing bracket and the rest.
     answer.copy_within(read_at..len, write_at);
     write_at + (len - read_at)
-}
-
-/// The next item of an array after position `i` (just past `[` or an item).
-fn next_item(doc: &[u8], i: usize) -> Option<Span> {
-    let mut i = read::skip_whitespace(doc, i);
-    if doc.get(i) == Some(&b',') {
-        i = read::skip_whitespace(doc, i + 1);
-    }
-    match doc.get(i) {
-        None | Some(b']') => None,
-        Some(_) => Some(Span {
-            start: i,
-            end: read::value_end(doc, i),
-        }),
-    }
 }
 
 #[cfg(test)]

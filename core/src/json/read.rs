@@ -110,34 +110,45 @@ fn string_end(doc: &[u8], i: usize) -> usize {
 /// The members of the object that starts at `span.start`, in order: each
 /// key's escaped text and the value's span. Empty for another type.
 pub fn members(doc: &[u8], span: Span) -> Members<'_> {
-    Members {
-        doc,
-        i: span.start + 1,
-        done: span.first(doc) != Some(b'{'),
-    }
+    Members(Walk::into(doc, span, b'{'))
 }
 
 /// The iterator [`members`] returns.
-pub struct Members<'a> {
+pub struct Members<'a>(Walk<'a>);
+
+/// A position inside an object or array, and whether its end was reached.
+struct Walk<'a> {
     doc: &'a [u8],
     i: usize,
     done: bool,
+}
+
+impl<'a> Walk<'a> {
+    /// Just inside the container at `span`, if it opens with `open`.
+    fn into(doc: &'a [u8], span: Span, open: u8) -> Walk<'a> {
+        Walk {
+            doc,
+            i: span.start + 1,
+            done: span.first(doc) != Some(open),
+        }
+    }
 }
 
 impl<'a> Iterator for Members<'a> {
     type Item = (&'a [u8], Span);
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        let walk = &mut self.0;
+        if walk.done {
             return None;
         }
-        let doc = self.doc;
-        let mut i = skip_whitespace(doc, self.i);
+        let doc = walk.doc;
+        let mut i = skip_whitespace(doc, walk.i);
         if doc.get(i) == Some(&b',') {
             i = skip_whitespace(doc, i + 1);
         }
         if doc.get(i) != Some(&b'"') {
-            self.done = true;
+            walk.done = true;
             return None;
         }
         let key_end = string_end(doc, i);
@@ -146,12 +157,12 @@ impl<'a> Iterator for Members<'a> {
             .unwrap_or_default();
         i = skip_whitespace(doc, key_end);
         if doc.get(i) != Some(&b':') {
-            self.done = true;
+            walk.done = true;
             return None;
         }
         let start = skip_whitespace(doc, i + 1);
         let end = value_end(doc, start);
-        self.i = end;
+        walk.i = end;
         Some((key, Span { start, end }))
     }
 }
@@ -182,43 +193,46 @@ pub fn root(doc: &[u8]) -> Span {
 
 /// The items of the array that starts at `span.start`, in order. Empty for another type.
 pub fn items(doc: &[u8], span: Span) -> Items<'_> {
-    Items {
-        doc,
-        i: span.start + 1,
-        done: span.first(doc) != Some(b'['),
-    }
+    Items(Walk::into(doc, span, b'['))
 }
 
 /// The iterator [`items`] returns.
-pub struct Items<'a> {
-    doc: &'a [u8],
-    i: usize,
-    done: bool,
-}
+pub struct Items<'a>(Walk<'a>);
 
 impl Iterator for Items<'_> {
     type Item = Span;
 
     fn next(&mut self) -> Option<Span> {
-        if self.done {
+        let walk = &mut self.0;
+        if walk.done {
             return None;
         }
-        let doc = self.doc;
-        let mut i = skip_whitespace(doc, self.i);
-        if doc.get(i) == Some(&b',') {
-            i = skip_whitespace(doc, i + 1);
-        }
-        match doc.get(i) {
-            None | Some(b']') => {
-                self.done = true;
+        match next_item(walk.doc, walk.i) {
+            Some(item) => {
+                walk.i = item.end;
+                Some(item)
+            }
+            None => {
+                walk.done = true;
                 None
             }
-            Some(_) => {
-                let end = value_end(doc, i);
-                self.i = end;
-                Some(Span { start: i, end })
-            }
         }
+    }
+}
+
+/// The item of an array that follows position `i` (just inside its `[`, or
+/// just after an item), if there is one before the `]`.
+pub fn next_item(doc: &[u8], i: usize) -> Option<Span> {
+    let mut i = skip_whitespace(doc, i);
+    if doc.get(i) == Some(&b',') {
+        i = skip_whitespace(doc, i + 1);
+    }
+    match doc.get(i) {
+        None | Some(b']') => None,
+        Some(_) => Some(Span {
+            start: i,
+            end: value_end(doc, i),
+        }),
     }
 }
 

@@ -110,32 +110,26 @@ impl Watch {
             s.broken,
             s.repeated_names
         );
-        let fields = (s.endpoints, s.kept(), s.left_out, s.past_limit, s.broken);
-        if !s.acceptable() {
+        if s.left_out > 0 || s.repeated_names > 0 || !s.acceptable() {
+            let then = if s.acceptable() {
+                "the diagnostics report lists each with its fix"
+            } else {
+                "DISCOVERY_GUARD=report passes it on as it is, and Alexa will refuse it"
+            };
             tracing::warn!(
                 guard,
-                endpoints = fields.0,
-                kept = fields.1,
-                left_out = fields.2,
-                past_limit = fields.3,
-                broken = fields.4,
-                "{line}; DISCOVERY_GUARD=report passes it on as it is, and Alexa will refuse it"
-            );
-        } else if s.left_out > 0 || s.repeated_names > 0 {
-            tracing::warn!(
-                guard,
-                endpoints = fields.0,
-                kept = fields.1,
-                left_out = fields.2,
-                past_limit = fields.3,
-                broken = fields.4,
-                "{line}; the diagnostics report lists each with its fix"
+                endpoints = s.endpoints,
+                kept = s.kept(),
+                left_out = s.left_out,
+                past_limit = s.past_limit,
+                broken = s.broken,
+                "{line}; {then}"
             );
         } else {
             tracing::info!(
                 guard,
-                endpoints = fields.0,
-                kept = fields.1,
+                endpoints = s.endpoints,
+                kept = s.kept(),
                 left_out = 0,
                 "{line}"
             );
