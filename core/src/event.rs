@@ -106,7 +106,10 @@ impl fmt::Display for ClassifyError {
             }
             ClassifyError::Json(e) => write!(f, "the event is not valid JSON: {e}"),
             ClassifyError::UnknownEvent => f.write_str(
-                "the event is JSON but not one lee knows (directive, health_check, diagnostics, or an HTTP request)",
+                "the event is JSON but not one lee knows: an Alexa directive ({\"directive\": ...}), \
+                 {\"health_check\": true}, {\"diagnostics\": true}, {\"doctor\": true}, an engine op \
+                 ({\"op\": \"ha.states\", ...}), an Alexa custom-skill request (request.type) or a \
+                 Function URL request (requestContext.http)",
             ),
             ClassifyError::MalformedDirective => fmt::Display::fmt(&MalformedDirective, f),
             ClassifyError::MalformedHttp => {
@@ -321,6 +324,24 @@ mod tests {
             classify(&deep),
             Err(ClassifyError::Json(e)) if e.kind == json::JsonErrorKind::TooDeep
         ));
+    }
+
+    /// Every kind `classify` knows is named where an unknown event is
+    /// refused, with the key that makes it.
+    #[test]
+    fn an_unknown_event_lists_every_kind_lee_knows() {
+        let message = ClassifyError::UnknownEvent.to_string();
+        for kind in [
+            "directive",
+            "health_check",
+            "diagnostics",
+            "doctor",
+            "op",
+            "request.type",
+            "requestContext.http",
+        ] {
+            assert!(message.contains(kind), "{kind}: {message}");
+        }
     }
 
     proptest! {
