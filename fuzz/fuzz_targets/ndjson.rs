@@ -7,10 +7,12 @@
 //! one counts unless it is empty; one `\r` before the `\n` belongs to the
 //! line ending). Every frame is one line, or several consecutive lines that
 //! together are one JSON document; so the frames, expanded back into lines,
-//! give exactly the input's lines in order: nothing lost, duplicated or
-//! reordered, and the count of frames is at most the count of lines. A line
-//! longer than the limit is an `Oversized` frame of its length; every
-//! other frame holds at most `limit` bytes. Reading always ends.
+//! give exactly the input's lines in order, less the blank ones (nothing or
+//! only whitespace, within the limit) between frames, which are skipped:
+//! nothing else lost, duplicated or reordered, and the count of frames is
+//! at most the count of lines. A line longer than the limit is an
+//! `Oversized` frame of its length; every other frame holds at most `limit`
+//! bytes. Reading always ends.
 #![no_main]
 
 use std::io::BufReader;
@@ -39,9 +41,19 @@ fuzz_target!(|data: &[u8]| {
     let mut frames = Frames::new(BufReader::with_capacity(buffer, input), limit);
     let mut next = 0;
     let mut count = 0;
+    // A blank line between frames is skipped: no frame of its own.
+    let skip_blank = |next: &mut usize| {
+        while lines
+            .get(*next)
+            .is_some_and(|l| l.len() <= limit && l.trim_ascii().is_empty())
+        {
+            *next += 1;
+        }
+    };
     while let Some(frame) = frames.next_frame().expect("reading a slice never fails") {
         count += 1;
         assert!(count <= lines.len(), "more frames than lines");
+        skip_blank(&mut next);
         match frame {
             Frame::Oversized(len) => {
                 let line = lines[next];
@@ -78,5 +90,6 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
+    skip_blank(&mut next);
     assert_eq!(next, lines.len(), "lines lost at the end");
 });

@@ -6,8 +6,9 @@
 //! a line that closes a bracket and completes the document. If no line ever
 //! completes it (a truncated event, garbage), the first line alone becomes
 //! the event (and gets an error answer) and the lines after it are read
-//! afresh, so nothing that follows is lost and the order is kept. Empty
-//! lines are events too: each gets its own error answer.
+//! afresh, so nothing that follows is lost and the order is kept. A blank
+//! line (empty, or only whitespace) between events is no event and gets no
+//! answer; inside a pretty-printed document it is part of the document.
 //!
 //! Memory stays bounded: no line or document is kept beyond `limit` bytes;
 //! a longer line is skipped to its end and reported as [`Frame::Oversized`].
@@ -54,8 +55,16 @@ impl<R: BufRead> Frames<R> {
 
     /// The next frame, `None` at the end of the input.
     pub fn next_frame(&mut self) -> io::Result<Option<Frame>> {
-        if self.pending.is_empty() && !self.fill()? {
-            return Ok(None);
+        loop {
+            if self.pending.is_empty() && !self.fill()? {
+                return Ok(None);
+            }
+            match self.pending.front() {
+                Some(Line::Kept(bytes)) if bytes.trim_ascii().is_empty() => {
+                    self.pending.pop_front();
+                }
+                _ => break,
+            }
         }
         let first = match self.pending.front() {
             Some(Line::Kept(bytes)) => bytes.clone(),
@@ -201,17 +210,32 @@ mod tests {
 
     #[test]
     fn a_broken_line_does_not_swallow_what_follows() {
-        let input = b"{\"truncated\":\n{\"ok\":1}\nnot json\n\n{\"ok\":2}";
+        let input = b"{\"truncated\":\n{\"ok\":1}\nnot json\n{\"ok\":2}";
         assert_eq!(
             frames(input, 1000),
             [
                 event("{\"truncated\":"),
                 event("{\"ok\":1}"),
                 event("not json"),
-                event(""),
                 event("{\"ok\":2}")
             ]
         );
+    }
+
+    /// A blank line (nothing, or only spaces and tabs) is no event: it gets
+    /// no answer, so every answer still belongs to one event, in order.
+    #[test]
+    fn blank_lines_are_skipped() {
+        let input = b"\n{\"a\":1}\n\n  \t \r\n{\n\n\"b\": 2\n}\n\nnot json\n   ";
+        assert_eq!(
+            frames(input, 1000),
+            [
+                event("{\"a\":1}"),
+                event("{\n\n\"b\": 2\n}"),
+                event("not json")
+            ]
+        );
+        assert_eq!(frames(b"\n\n \n", 1000), []);
     }
 
     #[test]
