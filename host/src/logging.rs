@@ -12,7 +12,8 @@
 //!   `secret`, `password`, `cookie`, `code`, ...) is written as
 //!   `[redacted]`, whatever its value;
 //! - in every other value: the configured secrets ([`register_secrets`]) are
-//!   replaced, `Bearer <anything>` loses its credential, a URL query value
+//!   replaced, `Bearer <anything>` loses its credential (lee's own words,
+//!   "no bearer token", are not one), a URL query value
 //!   named like a token (`?token=`, `&access_token=`, `authSig=`: Home
 //!   Assistant's camera and media `entity_picture` links carry one) loses
 //!   its value, and inside JSON text the string value of any such key is
@@ -175,7 +176,12 @@ fn scrub_query_values(text: &str) -> String {
     out
 }
 
-/// `Bearer xyz` → `Bearer [redacted]` (any case of `bearer`).
+/// Words that follow `bearer` in lee's own sentences ("the directive
+/// carries no bearer token"): never a credential, so never redacted.
+const BEARER_WORDS: [&str; 3] = ["token", "tokens", "token's"];
+
+/// `Bearer xyz` → `Bearer [redacted]` (any case of `bearer`), unless `xyz`
+/// is one of the [`BEARER_WORDS`].
 fn scrub_bearer(text: &str) -> String {
     let lower = text.to_ascii_lowercase();
     if !lower.contains("bearer") {
@@ -190,7 +196,11 @@ fn scrub_bearer(text: &str) -> String {
         let credential_end = text[credential_start..]
             .find(|c: char| c.is_whitespace() || c == '"' || c == ',' || c == '\\')
             .map_or(text.len(), |n| credential_start + n);
-        if credential_start > start && credential_end > credential_start {
+        let credential = &text[credential_start..credential_end];
+        let words = BEARER_WORDS
+            .iter()
+            .any(|word| credential.eq_ignore_ascii_case(word));
+        if credential_start > start && credential_end > credential_start && !words {
             out.push_str(&text[rest..credential_start]);
             out.push_str(REDACTED);
             rest = credential_end;
@@ -624,6 +634,27 @@ mod tests {
             let _ = scrub(odd);
         }
         assert_eq!(scrub("no secrets here"), "no secrets here");
+    }
+
+    /// lee's own sentences about tokens are not secrets: only what follows
+    /// `Bearer` as a credential is.
+    #[test]
+    fn lees_words_about_tokens_are_kept() {
+        for words in [
+            "the directive carries no bearer token",
+            "the directive's bearer token cannot be sent to Home Assistant",
+            "Bearer tokens, bearer token's scope",
+        ] {
+            assert_eq!(scrub(words), words);
+        }
+        let answer = br#"{"event":{"payload":{"type":"INVALID_AUTHORIZATION_CREDENTIAL","message":"the directive carries no bearer token"}}}"#;
+        assert!(body(answer).contains("no bearer token"), "{}", body(answer));
+        // A credential that starts like the word is still one.
+        assert_eq!(
+            scrub("Authorization: Bearer token-5f3a9c"),
+            "Authorization: Bearer [redacted]"
+        );
+        assert_eq!(scrub("bearer tokenXYZ123"), "bearer [redacted]");
     }
 
     #[test]
