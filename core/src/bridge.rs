@@ -100,6 +100,19 @@ pub fn is_accept_grant(directive: &Directive<'_>) -> bool {
     directive.namespace == "Alexa.Authorization" && directive.name == "AcceptGrant"
 }
 
+/// Where the token sent with a directive came from, so that a refused one
+/// can be named without being shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The directive's own bearer token (its scope, or an AcceptGrant's
+    /// grantee): Alexa's, from account linking.
+    Directive,
+    /// The configured long-lived token (`LONG_LIVED_ACCESS_TOKEN`, or the
+    /// stdio harness's `--token-file`), standing in for a directive that
+    /// carries none (debug mode only).
+    LongLived,
+}
+
 /// Why an event got an error answer instead of Home Assistant's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
@@ -109,6 +122,13 @@ pub enum Reason {
     PayloadVersion,
     /// No usable bearer token.
     Token(TokenError),
+    /// Home Assistant refused the token sent (HTTP 401 or 403).
+    TokenRefused {
+        /// The HTTP status.
+        status: u16,
+        /// Where the token came from.
+        source: TokenSource,
+    },
     /// The breaker for Home Assistant is open: failing fast, no network.
     BreakerOpen {
         /// Until a probe is let through.
@@ -133,7 +153,9 @@ impl Reason {
     pub fn error_type(&self) -> ErrorType {
         match self {
             Reason::Unreadable(_) | Reason::PayloadVersion => ErrorType::InvalidDirective,
-            Reason::Token(_) | Reason::Failed(Failure::Status(401 | 403)) => {
+            Reason::Token(_)
+            | Reason::TokenRefused { .. }
+            | Reason::Failed(Failure::Status(401 | 403)) => {
                 ErrorType::InvalidAuthorizationCredential
             }
             Reason::Failed(Failure::Status(429)) => ErrorType::RateLimitExceeded,
@@ -186,9 +208,26 @@ impl fmt::Display for Reason {
             }
             Reason::Engine => f.write_str("lee could not give the directive working memory"),
             Reason::AnswerTooLarge => f.write_str("the answer would not fit lee's answer buffer"),
-            Reason::Failed(Failure::Status(401 | 403)) => {
-                f.write_str("Home Assistant refused the access token")
-            }
+            Reason::TokenRefused {
+                status,
+                source: TokenSource::Directive,
+            } => write!(
+                f,
+                "Home Assistant refused the directive's own bearer token (HTTP {status}): it is \
+                 wrong or expired (relink the skill in the Alexa app); a long-lived token \
+                 (LONG_LIVED_ACCESS_TOKEN, lee --token-file) stands in only for a directive that \
+                 carries none"
+            ),
+            Reason::TokenRefused {
+                status,
+                source: TokenSource::LongLived,
+            } => write!(
+                f,
+                "Home Assistant refused the long-lived token standing in for the directive's \
+                 missing one (LONG_LIVED_ACCESS_TOKEN, lee --token-file) (HTTP {status}): it is \
+                 wrong, revoked or another Home Assistant's; make a new one in your Home \
+                 Assistant profile, Security"
+            ),
             Reason::Failed(Failure::Status(code)) => {
                 write!(f, "Home Assistant answered HTTP {code}")
             }
@@ -203,14 +242,15 @@ impl fmt::Display for Reason {
     }
 }
 
-/// Send `event` to Home Assistant with `token` through one guarded call
-/// ([`Guarded::call`]: retrying only where `effect` and the failure allow and
-/// the deadline leaves room). On success the answer, already checked to be a
-/// complete Alexa JSON message, is in `body[..len]`.
+/// Send `event` to Home Assistant with `token` (from `source`) through one
+/// guarded call ([`Guarded::call`]: retrying only where `effect` and the
+/// failure allow and the deadline leaves room). On success the answer,
+/// already checked to be a complete Alexa JSON message, is in
+/// `body[..len]`; a 401 or 403 is [`Reason::TokenRefused`], naming `source`.
 pub fn forward(
     f: Guarded<'_>,
     event: &[u8],
-    token: &str,
+    (token, source): (&str, TokenSource),
     effect: Effect,
     body: &mut [u8],
     tally: &mut Tally,
@@ -224,8 +264,10 @@ pub fn forward(
             Refusal::DeadlinePassed => Reason::DeadlinePassed,
             Refusal::Failed(failure) => Reason::Failed(failure),
         })?;
-    if !(200..300).contains(&answer.status) {
-        return Err(Reason::Failed(Failure::Status(answer.status)));
+    match answer.status {
+        200..300 => {}
+        status @ (401 | 403) => return Err(Reason::TokenRefused { status, source }),
+        status => return Err(Reason::Failed(Failure::Status(status))),
     }
     alexa_json(body, answer.len)
 }
@@ -339,8 +381,8 @@ impl HomeAssistant {
             None => Err(TokenError::Missing),
         };
         let token = match (token, context.debug_token) {
-            (Ok(token), _) => token,
-            (Err(TokenError::Missing), Some(fallback)) => fallback,
+            (Ok(token), _) => (token, TokenSource::Directive),
+            (Err(TokenError::Missing), Some(fallback)) => (fallback, TokenSource::LongLived),
             (Err(e), _) => return Err(Reason::Token(e)),
         };
         forward(
@@ -720,6 +762,54 @@ mod tests {
             );
             assert_eq!(r.sent[0].0, sent);
         }
+    }
+
+    /// A refused token is named by where it came from, never shown: the
+    /// directive's own, or the long-lived one standing in for a missing one.
+    #[test]
+    fn a_refused_token_is_named_by_where_it_came_from() {
+        let no_token = br#"{"directive":{"header":{"namespace":"Alexa.Discovery","name":"Discover","payloadVersion":"3","messageId":"m"},"payload":{}}}"#;
+        for (event, status, from) in [
+            (TURN_ON, 401, "the directive's own bearer token"),
+            (&no_token[..], 403, "LONG_LIVED_ACCESS_TOKEN"),
+        ] {
+            let r = run_with(
+                &mut bridge(),
+                &ManualClock::default(),
+                event,
+                [Ha::Answer(1, status, b"401: Unauthorized")],
+                None,
+                Some("long-lived-secret"),
+            );
+            assert_eq!(r.error_type(), "INVALID_AUTHORIZATION_CREDENTIAL");
+            let answer = r.json();
+            let message = answer["event"]["payload"]["message"].as_str().unwrap();
+            assert!(message.contains(from), "{message}");
+            assert!(
+                message.contains(&std::format!("HTTP {status}")),
+                "{message}"
+            );
+            assert!(
+                !message.contains("user-token") && !message.contains("long-lived-secret"),
+                "{message}"
+            );
+        }
+        // The directive's own token was refused: the long-lived one is no
+        // way around it, and the answer says so.
+        let r = run_with(
+            &mut bridge(),
+            &ManualClock::default(),
+            TURN_ON,
+            [Ha::Answer(1, 401, b"401: Unauthorized")],
+            None,
+            Some("long-lived-secret"),
+        );
+        let answer = r.json();
+        let message = answer["event"]["payload"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("only for a directive that carries none"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@
 use core::time::Duration;
 
 use lee_core::alexa::{Directive, MessageId, Scope, TokenError, is_valid_endpoint_id};
-use lee_core::bridge::{Answered, Reason, is_accept_grant, refuse};
+use lee_core::bridge::{Answered, Reason, TokenSource, is_accept_grant, refuse};
 use lee_core::event::{ClassifyError, Event, classify};
 use lee_core::json::{JsonError, JsonErrorKind};
 use lee_core::retry::Failure;
@@ -39,7 +39,14 @@ fuzz_target!(|data: &[u8]| {
         Reason::NotConfigured,
         Reason::Engine,
         Reason::AnswerTooLarge,
-        Reason::Failed(Failure::Status(401)),
+        Reason::TokenRefused {
+            status: 401,
+            source: TokenSource::Directive,
+        },
+        Reason::TokenRefused {
+            status: 403,
+            source: TokenSource::LongLived,
+        },
         Reason::Failed(Failure::Status(data.len() as u16)),
         Reason::Failed(Failure::ConnectRefused),
         Reason::Failed(Failure::ResponseTruncated),

@@ -272,3 +272,68 @@ fn engine_ops_run_from_the_harness_against_the_real_home_assistant() {
         "the token never reaches a log"
     );
 }
+
+/// Issue 16: the README's examples piped into lee against a real Home
+/// Assistant with `--token-file` carry their own `demo-token`, which wins;
+/// the refusal says which token it was, and never shows one.
+#[test]
+fn a_refused_token_is_named_by_where_it_came_from_against_the_real_home_assistant() {
+    let Some(ha) = lee_testkit::RealHa::from_env() else {
+        return;
+    };
+    let token_file = |name: &str, token: &str| {
+        let path = std::env::temp_dir().join(format!("lee-{name}-{}", std::process::id()));
+        std::fs::write(&path, token).unwrap();
+        path
+    };
+    let good = token_file("good-token", &ha.token);
+    let wrong = token_file("wrong-token", "not-a-home-assistant-token");
+    let without_token = br#"{"directive":{"header":{"namespace":"Alexa.Discovery","name":"Discover","payloadVersion":"3","messageId":"m"},"payload":{}}}"#;
+    let input = [&example("turn_on.json")[..], b"\n", without_token].concat();
+    let run = |file: &std::path::Path| {
+        let output = lee(
+            &["--ha-url", &ha.url, "--token-file", file.to_str().unwrap()],
+            &input,
+        );
+        assert!(output.status.success());
+        let log = String::from_utf8_lossy(&output.stderr).to_string();
+        let out = String::from_utf8_lossy(&output.stdout).to_string();
+        for secret in [&ha.token[..], "demo-token", "not-a-home-assistant-token"] {
+            assert!(
+                !log.contains(secret) && !out.contains(secret),
+                "{log}\n{out}"
+            );
+        }
+        (answers(&output), log)
+    };
+    let message = |answer: &Value| {
+        answer["event"]["payload"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let (answers, log) = run(&good);
+    assert_eq!(error_type(&answers[0]), "INVALID_AUTHORIZATION_CREDENTIAL");
+    let refused = message(&answers[0]);
+    assert!(
+        refused.contains("the directive's own bearer token")
+            && refused.contains("--token-file")
+            && refused.contains("only for a directive that carries none"),
+        "{refused}"
+    );
+    assert!(log.contains("the directive's own bearer token"), "{log}");
+    assert_eq!(
+        answers[1]["event"]["header"]["name"], "Discover.Response",
+        "the token file stands in for a directive without one"
+    );
+
+    let (answers, _) = run(&wrong);
+    let refused = message(&answers[1]);
+    assert!(
+        refused.contains("long-lived token standing in") && refused.contains("--token-file"),
+        "{refused}"
+    );
+    std::fs::remove_file(&good).unwrap();
+    std::fs::remove_file(&wrong).unwrap();
+}
