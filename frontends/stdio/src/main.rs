@@ -111,6 +111,16 @@ fn main() -> ExitCode {
         let token_file = args.token_file.as_ref().map(|p| p.display().to_string());
         return doctor::run(&config, &problems, token_file.as_deref(), json);
     }
+    // Only an unset BASE_URL means the demo home: one set but unusable is
+    // a mistake to fix, never a quiet switch to the demo.
+    if !args.demo
+        && config.base_url.is_none()
+        && std::env::var("BASE_URL").is_ok()
+        && let Some(problem) = problems.iter().find(|p| p.variable == "BASE_URL")
+    {
+        eprintln!("lee: {problem} (or unset BASE_URL to answer from the demo home)");
+        return ExitCode::from(2);
+    }
     let demo = args.demo || config.base_url.is_none();
     let capacities = config.tuning.capacities;
     let started = if demo {

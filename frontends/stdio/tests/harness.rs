@@ -8,9 +8,18 @@ use lee_testkit::{AlexaSchema, Fault, FaultServer};
 use serde_json::Value;
 
 fn lee(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_lee"))
+    lee_with(args, None, stdin)
+}
+
+/// `lee` with `BASE_URL` set to `base_url`, or unset.
+fn lee_with(args: &[&str], base_url: Option<&str>, stdin: &[u8]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lee"));
+    match base_url {
+        Some(url) => command.env("BASE_URL", url),
+        None => command.env_remove("BASE_URL"),
+    };
+    let mut child = command
         .args(args)
-        .env_remove("BASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -93,6 +102,54 @@ fn without_an_address_the_demo_home_answers() {
     assert_eq!(
         answers(&output)[0]["event"]["header"]["name"],
         "Discover.Response"
+    );
+}
+
+/// Issue 16: a `BASE_URL` that is set but unusable is an error naming it
+/// and the fix, never a quiet switch to the demo home (whose health report
+/// would then say Home Assistant is reachable).
+#[test]
+fn a_set_but_unusable_base_url_is_an_error_not_the_demo_home() {
+    for (base_url, fix) in [
+        (
+            "127.0.0.1:8123",
+            "must start with https:// or http://, as in https://ha.example.com:8123",
+        ),
+        ("http://127.0.0.1:8123/api", "drop the path /api"),
+        ("https://ha.example.com/api/", "drop the path /api"),
+        ("", "is empty"),
+        ("  ", "is empty"),
+    ] {
+        let output = lee_with(&[], Some(base_url), &example("health.json"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{base_url:?}: {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{base_url:?}: answered from the demo home"
+        );
+        assert!(
+            stderr.contains("BASE_URL") && stderr.contains(fix),
+            "{base_url:?}: {stderr}"
+        );
+    }
+    // --demo asks for the demo home whatever BASE_URL says; --ha-url wins over it.
+    let output = lee_with(&["--demo"], Some("127.0.0.1:8123"), &example("health.json"));
+    assert!(output.status.success());
+    assert_eq!(answers(&output)[0]["config"]["demo_home"], true);
+    let server = FaultServer::start(vec![Fault::Respond(
+        200,
+        "application/json",
+        b"{}".to_vec(),
+    )]);
+    let output = lee_with(
+        &["--ha-url", &server.url],
+        Some(""),
+        &example("health.json"),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -12,23 +12,32 @@ pub struct BaseUrl {
 
 impl BaseUrl {
     /// Check an address: an http or https URL with a host and no path,
-    /// query or credentials.
+    /// query or credentials. A refusal says what to change (a path to
+    /// drop is named; a query, which may hold a credential, is not shown).
     pub fn parse(raw: &str) -> Result<BaseUrl, String> {
+        const EXAMPLE: &str = "as in https://ha.example.com:8123";
         let trimmed = raw.trim().trim_end_matches('/');
         let (https, rest) = if let Some(rest) = trimmed.strip_prefix("https://") {
             (true, rest)
         } else if let Some(rest) = trimmed.strip_prefix("http://") {
             (false, rest)
         } else {
-            return Err("must start with http:// or https://".into());
+            return Err(format!("must start with https:// or http://, {EXAMPLE}"));
         };
         if rest.is_empty() {
             return Err("has no host".into());
         }
-        if rest.contains(['/', '?', '#']) {
-            return Err(
-                "must be only scheme, host and port (lee adds /api/alexa/smart_home itself)".into(),
-            );
+        if rest.contains(['?', '#']) {
+            return Err(format!(
+                "must be only scheme, host and port, without a query or fragment, {EXAMPLE}"
+            ));
+        }
+        if let Some(slash) = rest.find('/') {
+            return Err(format!(
+                "must be only scheme, host and port: drop the path {} (lee adds \
+                 /api/alexa/smart_home itself), {EXAMPLE}",
+                &rest[slash..]
+            ));
         }
         if rest.contains('@') {
             return Err("must not contain credentials".into());
@@ -121,6 +130,37 @@ mod tests {
         ] {
             assert!(BaseUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// Issue 16: a refused address says how to write one.
+    #[test]
+    fn a_refused_address_says_how_to_write_it() {
+        let why = |raw: &str| BaseUrl::parse(raw).unwrap_err();
+        assert_eq!(
+            why("127.0.0.1:8123"),
+            "must start with https:// or http://, as in https://ha.example.com:8123"
+        );
+        for (raw, path) in [
+            ("http://127.0.0.1:8123/api", "/api"),
+            ("https://ha.example.com/api/", "/api"),
+            (
+                "https://ha.example.com/api/alexa/smart_home",
+                "/api/alexa/smart_home",
+            ),
+        ] {
+            assert!(
+                why(raw).contains(&format!("drop the path {path} ")),
+                "{raw}: {}",
+                why(raw)
+            );
+        }
+        // A query may hold a credential: it is never repeated.
+        let with_query = why("https://ha.example.com/?token=s3cr3t");
+        assert!(!with_query.contains("s3cr3t"), "{with_query}");
+        assert!(
+            with_query.contains("as in https://ha.example.com:8123"),
+            "{with_query}"
+        );
     }
 
     #[test]

@@ -200,10 +200,14 @@ impl Config {
             ..Config::default()
         };
 
-        match var("BASE_URL").filter(|v| !v.trim().is_empty()) {
+        match var("BASE_URL") {
             None => problem(
                 "BASE_URL",
                 "is not set: lee cannot reach Home Assistant".into(),
+            ),
+            Some(raw) if raw.trim().is_empty() => problem(
+                "BASE_URL",
+                "is empty: give Home Assistant's address, as in https://ha.example.com:8123".into(),
             ),
             Some(raw) => match BaseUrl::parse(&raw) {
                 Ok(url) => config.base_url = Some(url),
@@ -371,6 +375,19 @@ mod tests {
         let (_, problems) = read(&[]);
         assert_eq!(problems.len(), 1);
         assert!(problems[0].to_string().starts_with("BASE_URL: is not set"));
+    }
+
+    /// Issue 16: a `BASE_URL` set to nothing is not "not set".
+    #[test]
+    fn an_empty_base_url_is_named_as_empty() {
+        for empty in ["", "  "] {
+            let (c, problems) = read(&[("BASE_URL", empty)]);
+            assert!(c.base_url.is_none());
+            assert_eq!(
+                problems[0].to_string(),
+                "BASE_URL: is empty: give Home Assistant's address, as in https://ha.example.com:8123"
+            );
+        }
     }
 
     #[test]
