@@ -454,20 +454,17 @@ fn build_bridge(args: &Args) -> Result<Harness, String> {
     })
 }
 
-/// The token in `path`, trimmed; errors name the file, never its content.
+/// The token in `path`, trimmed; errors never show its content, nor the
+/// path when it may be a token (see [`Secret::from_file`]).
 fn read_token(path: &std::path::Path) -> Result<String, String> {
-    match std::fs::read_to_string(path) {
-        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_string()),
-        Ok(_) => Err(format!("--token-file {} is empty", path.display())),
-        Err(e) => Err(format!("--token-file {}: {e}", path.display())),
-    }
+    Secret::from_file(path).map(|token| token.expose().to_string())
 }
 
 /// Whether an event was answered as asked rather than with an error.
 fn succeeded(outcome: Outcome) -> bool {
     match outcome {
         Outcome::Directive(answered) => answered == Answered::PassedThrough,
-        Outcome::Op(ok) | Outcome::Skill(ok) => ok,
+        Outcome::Op(ok) | Outcome::Skill(ok) | Outcome::Doctor(ok) => ok,
         Outcome::Http(status) => status < 400,
         Outcome::Health | Outcome::Diagnostics => true,
     }
@@ -625,11 +622,12 @@ mod tests {
 
     #[test]
     fn a_missing_or_empty_token_file_is_named_not_read_out() {
+        // A path that is no file may be a token pasted in its place: not shown.
         let missing = std::path::Path::new("/nonexistent/lee-cost-token");
+        let why = read_token(missing).unwrap_err();
         assert!(
-            read_token(missing)
-                .unwrap_err()
-                .contains("/nonexistent/lee-cost-token")
+            !why.contains("lee-cost-token") && why.contains("--token-file takes the path"),
+            "{why}"
         );
         let path = std::env::temp_dir().join(format!("lee-cost-token-{}", std::process::id()));
         std::fs::write(&path, "  \n").unwrap();

@@ -91,18 +91,14 @@ fn main() -> ExitCode {
         }
     }
     if let Some(path) = &args.token_file {
-        match std::fs::read_to_string(path) {
-            Ok(token) if !token.trim().is_empty() => {
-                config.long_lived_token = Some(Secret::new(token.trim().to_string()));
+        match Secret::from_file(path) {
+            Ok(token) => {
+                config.long_lived_token = Some(token);
                 // The harness uses the token for events that carry none.
                 config.debug = true;
             }
-            Ok(_) => {
-                eprintln!("lee: --token-file {} is empty", path.display());
-                return ExitCode::from(2);
-            }
-            Err(e) => {
-                eprintln!("lee: --token-file {}: {e}", path.display());
+            Err(why) => {
+                eprintln!("lee: {why}");
                 return ExitCode::from(2);
             }
         }

@@ -290,6 +290,28 @@ fn usage_errors_exit_non_zero_and_say_why() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--demo"));
 }
 
+/// Issue 16: a token pasted where `--token-file` wants a path is never
+/// echoed on stderr.
+#[test]
+fn a_token_given_to_token_file_is_not_echoed() {
+    let token =
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJpc3MiOiJsZWUtdGVzdCJ9.c2lnbmF0dXJlLXBhc3RlZA";
+    for args in [
+        &["--token-file", token][..],
+        &["--demo", "--token-file", token],
+        &["--token-file", token, "doctor"],
+    ] {
+        let output = lee(args, b"");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(!stderr.contains("eyJ"), "{stderr}");
+        assert!(
+            stderr.contains("--token-file takes the path of a file holding the token"),
+            "{stderr}"
+        );
+    }
+}
+
 #[test]
 fn engine_ops_run_from_the_harness_against_the_real_home_assistant() {
     let Some(ha) = lee_testkit::RealHa::from_env() else {
