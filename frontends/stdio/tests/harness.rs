@@ -290,6 +290,27 @@ fn usage_errors_exit_non_zero_and_say_why() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--demo"));
 }
 
+/// Issue 16: the demo home needs no token, for ops or for the health check.
+#[test]
+fn the_demo_home_runs_ops_without_a_token() {
+    let input = concat!(
+        r#"{"op": "ha.states", "domain": "light"}"#,
+        "\n",
+        r#"{"op": "ha.health"}"#,
+        "\n",
+        r#"{"health_check": true}"#,
+    );
+    for args in [&["--demo"][..], &[]] {
+        let output = lee(args, input.as_bytes());
+        let answers = answers(&output);
+        assert_eq!(answers.len(), 3);
+        assert_eq!(answers[0]["ok"], true, "{}", answers[0]);
+        assert!(!answers[0]["states"].as_array().unwrap().is_empty());
+        assert_eq!(answers[1]["reachable"], true, "{}", answers[1]);
+        assert_eq!(answers[2]["home_assistant"]["token_accepted"], true);
+    }
+}
+
 /// Issue 16: a token pasted where `--token-file` wants a path is never
 /// echoed on stderr.
 #[test]

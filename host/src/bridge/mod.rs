@@ -295,7 +295,7 @@ impl Bridge {
             capacities,
             summary,
             problems,
-            tokens: tokens::Tokens::new(&config),
+            tokens: tokens::Tokens::new(&config, demo),
             warm_cache: config.cache_warming,
             ops: op_routes,
             reachability: None,

@@ -7,10 +7,16 @@
 //! | a custom-skill request | its account-linked token (the ops token only with `SKILL_USES_OPS_TOKEN`) |
 //! | the health check (`GET /api/`) | `LONG_LIVED_ACCESS_TOKEN`, if any |
 //! | the doctor | the ops token, named by where it came from |
+//!
+//! The embedded demo home accepts any token: with it, the health check and
+//! ops send a stand-in when none is configured.
 
 use crate::config::{Config, Secret};
 use crate::ops::Refused;
 use crate::parameters::ParameterToken;
+
+/// What the embedded demo home is sent when no token is configured.
+const DEMO_TOKEN: &str = "lee-demo-home";
 
 /// The configured tokens, and the Parameter Store parameter's cached value.
 pub(super) struct Tokens {
@@ -18,16 +24,20 @@ pub(super) struct Tokens {
     long_lived: Option<Secret>,
     debug: bool,
     parameter: Option<ParameterToken>,
+    /// Home Assistant is the embedded demo home.
+    demo: bool,
 }
 
 impl Tokens {
-    /// The tokens `config` names.
-    pub(super) fn new(config: &Config) -> Tokens {
+    /// The tokens `config` names; `demo` when Home Assistant is the
+    /// embedded demo home.
+    pub(super) fn new(config: &Config, demo: bool) -> Tokens {
         Tokens {
             ha_token: config.ha_token.clone(),
             long_lived: config.long_lived_token.clone(),
             debug: config.debug,
             parameter: config.token_parameter.clone().map(ParameterToken::new),
+            demo,
         }
     }
 
@@ -42,7 +52,8 @@ impl Tokens {
 
     /// For the health check's `GET /api/`.
     pub(super) fn for_health_check(&self) -> Option<&str> {
-        self.long_lived.as_ref().map(Secret::expose)
+        let demo = self.demo.then_some(DEMO_TOKEN);
+        self.long_lived.as_ref().map(Secret::expose).or(demo)
     }
 
     /// For the doctor: the ops token and where it came from, or why there is none.
@@ -66,7 +77,11 @@ impl Tokens {
         }
         match &mut self.parameter {
             Some(parameter) => parameter.get().map_err(Refused::TokenParameter),
-            None => self.long_lived.clone().ok_or(Refused::NoToken),
+            None => self
+                .long_lived
+                .clone()
+                .or_else(|| self.demo.then(|| Secret::new(DEMO_TOKEN.into())))
+                .ok_or(Refused::NoToken),
         }
     }
 }
