@@ -77,6 +77,19 @@ impl RealHa {
         )
     }
 
+    /// The instance set up without Home Assistant's `alexa:` integration
+    /// (`LEE_HA_ALEXA=off`): `/api/` answers, `POST /api/alexa/smart_home`
+    /// is 404, as in a home where `alexa: smart_home:` was never added. Its
+    /// state directory is `LEE_HA_NOALEXA_HOME`, else `lee-ha-noalexa` in
+    /// the cache directory, where `.ci/run` starts it (port 8125). `None`
+    /// when it does not run, unless `LEE_REQUIRE_HA` is set.
+    pub fn without_alexa() -> Option<RealHa> {
+        RealHa::required(
+            env_file("LEE_HA_NOALEXA_HOME", "lee-ha-noalexa"),
+            "Home Assistant without alexa: (LEE_HA_NOALEXA_HOME)",
+        )
+    }
+
     /// Send `method path` with `body` (JSON) to this Home Assistant with its
     /// token, over plain HTTP on loopback; its status and body.
     pub fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, Vec<u8>) {
