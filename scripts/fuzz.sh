@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-ALL_TARGETS=(classify directive ha_response config ndjson cache_slots)
+ALL_TARGETS=(classify directive ha_response discovery config ndjson cache_slots)
 SECONDS_PER_TARGET=${1:-600}
 shift || true
 TARGETS=("$@")
@@ -49,7 +49,7 @@ done
 max_len() {
     case "$1" in
         ha_response | ndjson) echo 16384 ;;
-        classify | directive) echo 8192 ;;
+        classify | directive | discovery) echo 8192 ;;
         *) echo 4096 ;;
     esac
 }

@@ -117,6 +117,13 @@ fn check_event(data: &[u8], event: Event<'_>, value: Option<&Value>) {
                 assert_ne!(v.get("health_check"), Some(&Value::Bool(true)));
             }
         }
+        Event::Doctor => {
+            if plain {
+                assert_eq!(v.get("doctor"), Some(&Value::Bool(true)));
+                assert_ne!(v.get("health_check"), Some(&Value::Bool(true)));
+                assert_ne!(v.get("diagnostics"), Some(&Value::Bool(true)));
+            }
+        }
     }
 }
 
