@@ -22,9 +22,30 @@
 //! - `bridge/discovery_53_endpoints_json_check_alone`: only the JSON check
 //!   (`lee_core::json::check`), the bulk of lee's work.
 //!
-//! `cargo bench -p lee-bench --bench discovery` (criterion).
+//! The Discovery guard (`lee_core::discovery::check`, repair mode, the
+//! default priority, its tracked memory lent once for the whole 1 MiB answer
+//! buffer, findings handed to a callback that does not format them), on
+//! answers made of that body's endpoints, byte for byte, copies numbered in
+//! their endpointId and friendlyName. Each iteration copies the answer into the buffer first (the
+//! guard cuts in place); `copy_*` measures that copy alone, to subtract:
+//!
+//! - `discovery_guard/53_endpoints_in_place`: the body itself, all accepted,
+//!   left unchanged, so no copy is needed: the guard's whole cost, which
+//!   must stay under 0.1 ms (about the JSON check's own cost, measured in
+//!   the same run by `bridge/discovery_53_endpoints_json_check_alone`);
+//! - `discovery_guard/53_endpoints`, `/53_endpoints_3_broken`: the same with
+//!   the copy, and with three endpoints nameless, so three are cut out;
+//! - `discovery_guard/400_endpoints_100_past_limit`: 400 accepted, so 100
+//!   past Alexa's 300 are ranked by priority and cut out;
+//! - `discovery_guard/400_endpoints_40_broken_60_past_limit`: every tenth
+//!   nameless, then 60 past the limit;
+//! - `discovery_guard/copy_53_endpoints`, `/copy_400_endpoints`.
+//!
+//! `cargo bench -p lee-bench --bench discovery` (criterion); add
+//! `-- discovery_guard/` for the guard alone.
 
 use std::hint::black_box;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -35,6 +56,8 @@ use lee_core::bridge::{
     Timeouts, Transport,
 };
 use lee_core::budget::Capacities;
+use lee_core::discovery::{self, DEFAULT_PRIORITY, Mode, Priority, Tracked, Verdict, tracked_for};
+use lee_core::json::read::{self, Span};
 use lee_core::retry::{Failure, SplitMix64};
 use lee_core::time::{Clock, Instant};
 use lee_demo::DemoHome;
@@ -154,12 +177,24 @@ fn synthetic(why: &str) -> Body {
     }
 }
 
-/// The body to benchmark with, and where it came from.
-fn discovery_body() -> Body {
-    if std::env::var("LEE_DISCOVERY_SOURCE").as_deref() == Ok("synthetic") {
-        return synthetic("LEE_DISCOVERY_SOURCE=synthetic");
-    }
-    from_real_ha().unwrap_or_else(|why| synthetic(&why))
+/// The body to benchmark with, and where it came from: fetched or built
+/// once per run, its source printed then.
+fn discovery_body() -> &'static Body {
+    static BODY: OnceLock<Body> = OnceLock::new();
+    BODY.get_or_init(|| {
+        let body = if std::env::var("LEE_DISCOVERY_SOURCE").as_deref() == Ok("synthetic") {
+            synthetic("LEE_DISCOVERY_SOURCE=synthetic")
+        } else {
+            from_real_ha().unwrap_or_else(|why| synthetic(&why))
+        };
+        println!(
+            "Discovery body: {} bytes, {} endpoints, from {}",
+            body.bytes.len(),
+            body.endpoints,
+            body.source
+        );
+        body
+    })
 }
 
 /// Home Assistant as a buffer: answers every directive 200 with `body`.
@@ -242,12 +277,6 @@ fn answer(
 
 fn discovery_pass_through(c: &mut Criterion) {
     let body = discovery_body();
-    println!(
-        "Discovery body: {} bytes, {} endpoints, from {}",
-        body.bytes.len(),
-        body.endpoints,
-        body.source
-    );
     let n = body.endpoints;
     let event = discovery_directive(TOKEN);
     let mut bridge = HomeAssistant {
@@ -293,5 +322,156 @@ fn discovery_pass_through(c: &mut Criterion) {
     assert_eq!(bridge.breaker.stats().failures, 0);
 }
 
-criterion_group!(benches, discovery_pass_through);
+/// A Discover.Response of `count` endpoints made of `body`'s, in order and
+/// then again: each copy is the endpoint's bytes with `_k` after its
+/// endpointId and ` k` after its friendlyName (copy `k`, from 1; the
+/// originals are unchanged). Every endpoint whose place in the new list
+/// (from 0) `broken` says is given an empty friendlyName, which Alexa
+/// refuses. Everything around the list is `body`'s.
+fn answer_of(body: &[u8], count: usize, broken: impl Fn(usize) -> bool) -> Vec<u8> {
+    let root = read::root(body);
+    let list = read::at(body, root, &["event", "payload", "endpoints"]).expect("a list");
+    let endpoints: Vec<Span> = read::items(body, list).collect();
+    let mut out = body[..=list.start].to_vec();
+    for i in 0..count {
+        let endpoint = endpoints[i % endpoints.len()];
+        let copy = i / endpoints.len();
+        if i > 0 {
+            out.push(b',');
+        }
+        let text = |key| read::member(body, endpoint, key).expect("a Home Assistant endpoint");
+        // Each string's span, whether it is the name, and its copy's suffix.
+        let mut edits = [
+            (text("endpointId"), false, '_'),
+            (text("friendlyName"), true, ' '),
+        ];
+        edits.sort_by_key(|(span, _, _)| span.start);
+        let mut at = endpoint.start;
+        for (span, is_name, separator) in edits {
+            out.extend_from_slice(&body[at..span.start]);
+            if is_name && broken(i) {
+                out.extend_from_slice(b"\"\"");
+            } else {
+                out.extend_from_slice(&body[span.start..span.end - 1]);
+                if copy > 0 {
+                    out.extend_from_slice(format!("{separator}{copy}").as_bytes());
+                }
+                out.push(b'"');
+            }
+            at = span.end;
+        }
+        out.extend_from_slice(&body[at..endpoint.end]);
+    }
+    out.extend_from_slice(&body[list.end - 1..]);
+    out
+}
+
+fn discovery_guard(c: &mut Criterion) {
+    let body = &discovery_body().bytes;
+    let n = discovery_body().endpoints;
+    let mut buf = vec![0u8; Capacities::STANDARD.response_buffer];
+    let mut tracked = vec![Tracked::EMPTY; tracked_for(buf.len())];
+    let priority = Priority::parse(DEFAULT_PRIORITY).expect("lee's default");
+    let cases = [
+        (format!("{n}_endpoints"), answer_of(body, n, |_| false)),
+        (
+            format!("{n}_endpoints_3_broken"),
+            answer_of(body, n, |i| i % 20 == 5),
+        ),
+        (
+            "400_endpoints_100_past_limit".to_string(),
+            answer_of(body, 400, |_| false),
+        ),
+        (
+            "400_endpoints_40_broken_60_past_limit".to_string(),
+            answer_of(body, 400, |i| i % 10 == 3),
+        ),
+    ];
+    assert_eq!(cases[0].1, *body, "the body's own endpoints, byte for byte");
+
+    // Once each, outside the measure: what the guard makes of the answer.
+    let mut guard = |answer: &[u8], buf: &mut [u8]| {
+        buf[..answer.len()].copy_from_slice(answer);
+        let mut findings = 0usize;
+        let verdict = discovery::check(
+            buf,
+            answer.len(),
+            Mode::Repair,
+            &priority,
+            &mut tracked,
+            &mut |_| findings += 1,
+        );
+        (verdict, findings)
+    };
+    for (name, answer) in &cases {
+        let (verdict, findings) = guard(answer, &mut buf);
+        let Verdict::Checked(s) = verdict else {
+            panic!("{name}: {verdict:?}");
+        };
+        println!(
+            "{name}: {} bytes, {} endpoints, {} broken, {} past the limit, {} left out, \
+             {} repeated names, {findings} findings; {} bytes after",
+            answer.len(),
+            s.endpoints,
+            s.broken,
+            s.past_limit,
+            s.left_out,
+            s.repeated_names,
+            s.len
+        );
+        assert!(s.acceptable(), "{name}");
+    }
+
+    let mut group = c.benchmark_group("discovery_guard");
+    // The body as Home Assistant sent it, all accepted: left unchanged in
+    // the buffer, so each iteration guards the same bytes with no copy.
+    buf[..body.len()].copy_from_slice(body);
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function(format!("{n}_endpoints_in_place"), |b| {
+        b.iter(|| {
+            discovery::check(
+                &mut buf,
+                black_box(body.len()),
+                Mode::Repair,
+                &priority,
+                &mut tracked,
+                &mut |f| {
+                    black_box(f);
+                },
+            )
+        })
+    });
+    assert_eq!(&buf[..body.len()], &body[..], "left unchanged");
+    for (name, answer) in &cases {
+        group.throughput(Throughput::Bytes(answer.len() as u64));
+        group.bench_function(name.as_str(), |b| {
+            b.iter(|| {
+                buf[..answer.len()].copy_from_slice(black_box(answer));
+                discovery::check(
+                    &mut buf,
+                    answer.len(),
+                    Mode::Repair,
+                    &priority,
+                    &mut tracked,
+                    &mut |f| {
+                        black_box(f);
+                    },
+                )
+            })
+        });
+    }
+    for (name, answer) in [&cases[0], &cases[2]] {
+        let endpoints = name.split('_').next().expect("a count");
+        group.throughput(Throughput::Bytes(answer.len() as u64));
+        group.bench_function(format!("copy_{endpoints}_endpoints"), |b| {
+            b.iter(|| {
+                buf[..answer.len()].copy_from_slice(black_box(answer));
+                black_box(&mut buf);
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, discovery_pass_through, discovery_guard);
 criterion_main!(benches);

@@ -66,6 +66,9 @@ pub struct Tracked {
     name: u32,
     rank: u16,
     keep: bool,
+    /// Whether the id has no escape and the name is ASCII with none, so
+    /// that comparing them needs no decoding.
+    plain: bool,
 }
 
 impl Tracked {
@@ -79,6 +82,7 @@ impl Tracked {
         name: 0,
         rank: 0,
         keep: false,
+        plain: false,
     };
 
     fn id<'a>(&self, doc: &'a [u8]) -> &'a [u8] {
@@ -87,6 +91,26 @@ impl Tracked {
 
     fn name<'a>(&self, doc: &'a [u8]) -> &'a [u8] {
         slice(doc, self.name, self.name_len)
+    }
+
+    /// Order by endpointId, character by character.
+    fn cmp_id(&self, other: &Tracked, doc: &[u8]) -> Ordering {
+        if self.plain && other.plain {
+            return self.id(doc).cmp(other.id(doc));
+        }
+        text_cmp(self.id(doc), other.id(doc))
+    }
+
+    /// Order by friendlyName, ignoring case.
+    fn cmp_name(&self, other: &Tracked, doc: &[u8]) -> Ordering {
+        let (a, b) = (self.name(doc), other.name(doc));
+        if self.plain && other.plain {
+            return a
+                .iter()
+                .map(u8::to_ascii_lowercase)
+                .cmp(b.iter().map(u8::to_ascii_lowercase));
+        }
+        text_cmp_ignoring_case(a, b)
     }
 }
 
@@ -141,6 +165,60 @@ impl Summary {
     }
 }
 
+/// What one reading of an answer found: where its header and endpoint list
+/// are, and the endpoints counted and tracked so far.
+#[derive(Default)]
+struct Found {
+    header: Option<Span>,
+    list: Option<Span>,
+    endpoints: usize,
+    broken: usize,
+    tracked: usize,
+    too_many: bool,
+}
+
+impl Found {
+    /// Forget the endpoint list read so far: a later one replaces it.
+    fn restart(&mut self) {
+        *self = Found {
+            header: self.header,
+            ..Found::default()
+        };
+    }
+
+    /// Check the endpoint that starts at `start` (number `endpoints + 1`),
+    /// tracking it when it breaks no rule; returns where it ends.
+    fn endpoint(&mut self, doc: &[u8], start: usize, tracked: &mut [Tracked]) -> usize {
+        self.endpoints += 1;
+        let (end, accepted) = rules::check_endpoint(doc, start, &mut |_, _| {});
+        let Some(accepted) = accepted else {
+            self.broken += 1;
+            return end;
+        };
+        let Some(entry) = tracked.get_mut(self.tracked) else {
+            self.too_many = true;
+            return end;
+        };
+        let (id, name) = (accepted.endpoint_id, accepted.friendly_name);
+        // Spans of the texts inside the quotes; both fit u16 (at most 256
+        // characters of at most 12 escaped bytes each).
+        *entry = Tracked {
+            start: start as u32,
+            position: self.endpoints as u32,
+            id: (id.start + 1) as u32,
+            id_len: (id.end - id.start - 2) as u16,
+            name: (name.start + 1) as u32,
+            name_len: (name.end - name.start - 2) as u16,
+            rank: 0,
+            keep: true,
+            plain: !id.of(doc).contains(&b'\\')
+                && name.of(doc).iter().all(|&b| b.is_ascii() && b != b'\\'),
+        };
+        self.tracked += 1;
+        end
+    }
+}
+
 /// Check the Discover.Response in `answer[..len]` against Alexa's rules,
 /// calling `report` with every finding, and in [`Mode::Repair`] leave out
 /// every endpoint Alexa would refuse. `tracked` is working memory
@@ -158,10 +236,46 @@ pub fn check(
         return Verdict::TooManyToTrack;
     }
     let doc = &answer[..len];
-    let root = read::root(doc);
-    let header = read::at(doc, root, &["event", "header"]);
+    // One reading of the answer: the endpoints are checked as the list is
+    // read, their findings kept back until the answer is known to be a
+    // Discover.Response (a later repeated key, which readers take instead,
+    // starts the reading of its value over).
+    let mut found = Found::default();
+    let root = read::skip_whitespace(doc, 0);
+    read::walk_members(doc, root, |key, event| {
+        if !text_eq(key, "event") {
+            return None;
+        }
+        found = Found::default();
+        Some(read::walk_members(doc, event, |key, value| {
+            if text_eq(key, "header") {
+                let end = read::value_end(doc, value);
+                found.header = Some(Span { start: value, end });
+                Some(end)
+            } else if text_eq(key, "payload") {
+                found.restart();
+                Some(read::walk_members(doc, value, |key, list| {
+                    if !text_eq(key, "endpoints") {
+                        return None;
+                    }
+                    found.restart();
+                    if doc.get(list) != Some(&b'[') {
+                        return None;
+                    }
+                    let end = read::walk_items(doc, list, |endpoint| {
+                        Some(found.endpoint(doc, endpoint, tracked))
+                    });
+                    found.list = Some(Span { start: list, end });
+                    Some(end)
+                }))
+            } else {
+                None
+            }
+        }))
+    });
     let is = |key: &str, value: &str| {
-        header
+        found
+            .header
             .and_then(|h| read::member(doc, h, key))
             .and_then(|v| v.string(doc))
             .is_some_and(|t| text_eq(t, value))
@@ -169,61 +283,43 @@ pub fn check(
     if !(is("namespace", "Alexa.Discovery") && is("name", "Discover.Response")) {
         return Verdict::NotDiscovery;
     }
-    let Some(list) = read::at(doc, root, &["event", "payload", "endpoints"])
-        .filter(|list| list.first(doc) == Some(b'['))
-    else {
+    let Some(list) = found.list else {
         return Verdict::NoEndpointList;
     };
+    if found.too_many {
+        return Verdict::TooManyToTrack;
+    }
     let left_out = mode == Mode::Repair;
     let mut summary = Summary {
         len,
+        endpoints: found.endpoints,
+        broken: found.broken,
         ..Summary::default()
     };
-    let mut count = 0usize;
-    for (n, endpoint) in items(doc, list).enumerate() {
-        summary.endpoints += 1;
-        let endpoint_id = read::member(doc, endpoint, "endpointId").and_then(|v| v.string(doc));
-        let mut say = |rule: Rule, detail: Span| {
-            report(&Finding {
-                position: n + 1,
-                endpoint_id,
-                rule,
-                detail: detail.of(doc),
-                left_out,
+    let count = found.tracked;
+    // What each endpoint that breaks a rule breaks: read again, only when
+    // one does.
+    if found.broken > 0 {
+        for (n, endpoint) in items(doc, list).enumerate() {
+            let endpoint_id = read::member(doc, endpoint, "endpointId").and_then(|v| v.string(doc));
+            rules::check_endpoint(doc, endpoint.start, &mut |rule, detail| {
+                report(&Finding {
+                    position: n + 1,
+                    endpoint_id,
+                    rule,
+                    detail: detail.of(doc),
+                    left_out,
+                });
             });
-        };
-        let Some(accepted) = rules::check_endpoint(doc, endpoint, &mut say) else {
-            summary.broken += 1;
-            continue;
-        };
-        let Some(entry) = tracked.get_mut(count) else {
-            return Verdict::TooManyToTrack;
-        };
-        let (id, name) = (accepted.endpoint_id, accepted.friendly_name);
-        // Spans of the texts inside the quotes; both fit u16 (at most 256
-        // characters of at most 12 escaped bytes each).
-        *entry = Tracked {
-            start: endpoint.start as u32,
-            position: (n + 1) as u32,
-            id: (id.start + 1) as u32,
-            id_len: (id.end - id.start - 2) as u16,
-            name: (name.start + 1) as u32,
-            name_len: (name.end - name.start - 2) as u16,
-            rank: 0,
-            keep: true,
-        };
-        entry.rank = priority.rank(entry.id(doc));
-        count += 1;
+        }
     }
     let tracked = &mut tracked[..count];
 
     // The same endpointId twice: the first is kept.
-    order::sort(tracked, |a, b| {
-        text_cmp(a.id(doc), b.id(doc)).then(a.start.cmp(&b.start))
-    });
+    order::sort(tracked, |a, b| a.cmp_id(b, doc).then(a.start.cmp(&b.start)));
     for i in 1..tracked.len() {
         let (earlier, this) = (tracked[i - 1], tracked[i]);
-        if text_cmp(earlier.id(doc), this.id(doc)) == Ordering::Equal {
+        if earlier.cmp_id(&this, doc) == Ordering::Equal {
             tracked[i].keep = false;
             summary.broken += 1;
             report(&Finding {
@@ -239,11 +335,14 @@ pub fn check(
     // Past 300: the first 300 by priority, then entity id, are kept.
     let unique = tracked.iter().filter(|t| t.keep).count();
     if unique > MAX_ENDPOINTS {
+        for this in tracked.iter_mut() {
+            this.rank = priority.rank(this.id(doc));
+        }
         order::sort(tracked, |a, b| {
             b.keep
                 .cmp(&a.keep)
                 .then(a.rank.cmp(&b.rank))
-                .then(text_cmp(a.id(doc), b.id(doc)))
+                .then(a.cmp_id(b, doc))
                 .then(a.start.cmp(&b.start))
         });
         for this in &mut tracked[MAX_ENDPOINTS..unique] {
@@ -263,14 +362,14 @@ pub fn check(
     order::sort(tracked, |a, b| {
         b.keep
             .cmp(&a.keep)
-            .then(text_cmp_ignoring_case(a.name(doc), b.name(doc)))
+            .then(a.cmp_name(b, doc))
             .then(a.start.cmp(&b.start))
     });
     let kept = tracked.iter().filter(|t| t.keep).count();
     let mut first_of_name = 0;
     for i in 1..kept {
         let (first, this) = (tracked[first_of_name], tracked[i]);
-        if text_cmp_ignoring_case(first.name(doc), this.name(doc)) == Ordering::Equal {
+        if first.cmp_name(&this, doc) == Ordering::Equal {
             summary.repeated_names += 1;
             report(&Finding {
                 position: this.position as usize,

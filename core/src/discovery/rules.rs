@@ -22,7 +22,9 @@
 //! - `additionalAttributes`: only the schema's six members, texts of at most
 //!   256 characters.
 
-use crate::json::read::{Span, chars, items, members, text_eq};
+use crate::json::read::{
+    Span, char_count, chars, items, members, text_eq, value_end, walk_items, walk_members,
+};
 
 /// A member of an endpoint that Alexa's rules name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub enum Member {
 
 impl Member {
     /// The member's key in the endpoint object.
-    pub fn key(self) -> &'static str {
+    pub const fn key(self) -> &'static str {
         match self {
             Member::EndpointId => "endpointId",
             Member::ManufacturerName => "manufacturerName",
@@ -71,6 +73,30 @@ impl Member {
         }
     }
 }
+
+/// Every member the rules name, the required ones first, as [`REQUIRED`].
+const MEMBERS: [Member; 9] = [
+    Member::EndpointId,
+    Member::ManufacturerName,
+    Member::FriendlyName,
+    Member::Description,
+    Member::DisplayCategories,
+    Member::Capabilities,
+    Member::Cookie,
+    Member::Connections,
+    Member::AdditionalAttributes,
+];
+
+/// The keys of [`MEMBERS`].
+const KEYS: [&str; 9] = {
+    let mut keys = [""; 9];
+    let mut n = 0;
+    while n < 9 {
+        keys[n] = MEMBERS[n].key();
+        n += 1;
+    }
+    keys
+};
 
 /// The members every endpoint must have.
 const REQUIRED: [Member; 6] = [
@@ -239,35 +265,35 @@ pub struct Accepted {
     pub friendly_name: Span,
 }
 
-/// Check one endpoint (`span` in `doc`) against every rule, calling
-/// `broken(rule, detail)` for each rule it breaks, where `detail` is the
-/// value at fault. Returns its id and name when it breaks none.
+/// Check the endpoint that starts at `start` in `doc` against every rule,
+/// calling `broken(rule, detail)` for each rule it breaks, where `detail` is
+/// the value at fault. Returns where the endpoint ends, and its id and name
+/// when it breaks none. One reading of the endpoint: its capabilities are
+/// checked as they are read.
 pub fn check_endpoint(
     doc: &[u8],
-    span: Span,
+    start: usize,
     broken: &mut dyn FnMut(Rule, Span),
-) -> Option<Accepted> {
-    if span.first(doc) != Some(b'{') {
-        broken(Rule::NotAnObject, span);
-        return None;
+) -> (usize, Option<Accepted>) {
+    if doc.get(start) != Some(&b'{') {
+        let end = value_end(doc, start);
+        broken(Rule::NotAnObject, Span { start, end });
+        return (end, None);
     }
     let mut found: [Option<Span>; 9] = [None; 9];
-    let all = [
-        Member::EndpointId,
-        Member::ManufacturerName,
-        Member::FriendlyName,
-        Member::Description,
-        Member::DisplayCategories,
-        Member::Capabilities,
-        Member::Cookie,
-        Member::Connections,
-        Member::AdditionalAttributes,
-    ];
-    for (key, value) in members(doc, span) {
-        if let Some(at) = all.iter().position(|m| text_eq(key, m.key())) {
-            found[at] = Some(value);
-        }
-    }
+    let mut capabilities = Capabilities::default();
+    let end = walk_members(doc, start, |key, value| {
+        let at = key_index(key, &KEYS)?;
+        let end = if MEMBERS[at] == Member::Capabilities {
+            capabilities = Capabilities::read(doc, value);
+            capabilities.end
+        } else {
+            value_end(doc, value)
+        };
+        found[at] = Some(Span { start: value, end });
+        Some(end)
+    });
+    let span = Span { start, end };
     let mut ok = true;
     let mut fail = |rule: Rule, detail: Span| {
         ok = false;
@@ -278,7 +304,7 @@ pub fn check_endpoint(
             fail(Rule::Missing(*member), span);
         }
     }
-    for (at, member) in all.iter().enumerate() {
+    for (at, member) in MEMBERS.iter().enumerate() {
         let Some(value) = found[at] else { continue };
         match member {
             Member::EndpointId
@@ -286,19 +312,20 @@ pub fn check_endpoint(
             | Member::FriendlyName
             | Member::Description => check_text(doc, *member, value, &mut fail),
             Member::DisplayCategories => check_categories(doc, value, &mut fail),
-            Member::Capabilities => check_capabilities(doc, value, &mut fail),
+            Member::Capabilities => capabilities.check(doc, value, &mut fail),
             Member::Cookie => check_cookie(doc, value, &mut fail),
             Member::Connections => check_connections(doc, value, &mut fail),
             Member::AdditionalAttributes => check_attributes(doc, value, &mut fail),
         }
     }
-    match (ok, found[0], found[2]) {
+    let accepted = match (ok, found[0], found[2]) {
         (true, Some(endpoint_id), Some(friendly_name)) => Some(Accepted {
             endpoint_id,
             friendly_name,
         }),
         _ => None,
-    }
+    };
+    (end, accepted)
 }
 
 fn check_text(doc: &[u8], member: Member, value: Span, fail: &mut dyn FnMut(Rule, Span)) {
@@ -306,21 +333,33 @@ fn check_text(doc: &[u8], member: Member, value: Span, fail: &mut dyn FnMut(Rule
         fail(Rule::WrongType(member), value);
         return;
     };
-    let mut count = 0usize;
-    let mut sayable = false;
-    let mut bad_char = None;
-    for c in chars(text) {
-        count += 1;
-        sayable |= c.is_alphanumeric();
-        let allowed = match member {
-            Member::EndpointId => c.is_ascii_alphanumeric() || "_-=#;:?@&".contains(c),
-            Member::FriendlyName => !c.is_control(),
-            _ => true,
-        };
-        if !allowed && bad_char.is_none() {
-            bad_char = Some(c);
+    let allowed = |c: char| match member {
+        Member::EndpointId => is_id_char(c),
+        Member::FriendlyName => !c.is_control(),
+        _ => true,
+    };
+    // The length in characters, whether there is a letter or digit to say,
+    // and the first character Alexa does not accept here.
+    let (count, sayable, bad_char) = if text.iter().all(|&b| b.is_ascii() && b != b'\\') {
+        // Plain ASCII, as most texts are: a character a byte.
+        (
+            text.len(),
+            text.iter().any(u8::is_ascii_alphanumeric),
+            text.iter().map(|&b| char::from(b)).find(|&c| !allowed(c)),
+        )
+    } else {
+        let mut count = 0usize;
+        let mut sayable = false;
+        let mut bad_char = None;
+        for c in chars(text) {
+            count += 1;
+            sayable |= c.is_alphanumeric();
+            if bad_char.is_none() && !allowed(c) {
+                bad_char = Some(c);
+            }
         }
-    }
+        (count, sayable, bad_char)
+    };
     if count == 0 || (member == Member::FriendlyName && !sayable) {
         fail(Rule::Empty(member), value);
     }
@@ -357,62 +396,111 @@ fn check_categories(doc: &[u8], value: Span, fail: &mut dyn FnMut(Rule, Span)) {
     }
 }
 
-fn check_capabilities(doc: &[u8], value: Span, fail: &mut dyn FnMut(Rule, Span)) {
-    if value.first(doc) != Some(b'[') {
-        fail(Rule::WrongType(Member::Capabilities), value);
-        return;
-    }
-    let mut count = 0usize;
-    let mut first_bad = None;
-    for item in items(doc, value) {
-        count += 1;
-        if first_bad.is_some() || count > MAX_CAPABILITIES {
-            continue;
+/// What reading an endpoint's `capabilities` list found.
+#[derive(Default)]
+struct Capabilities {
+    /// One past the list.
+    end: usize,
+    /// How many capabilities it holds.
+    count: usize,
+    /// The first of the 100 Alexa accepts that is malformed or repeated.
+    first_bad: Option<(Rule, Span)>,
+}
+
+impl Capabilities {
+    /// Read the list that starts at `start` (any other value reads as none).
+    fn read(doc: &[u8], start: usize) -> Capabilities {
+        let mut count = 0usize;
+        let mut first_bad = None;
+        // The capabilities seen so far, to find a repeated one without
+        // reading the list again for each (only the 100 Alexa accepts are
+        // checked).
+        let mut seen = [Span::default(); MAX_CAPABILITIES];
+        let end = walk_items(doc, start, |item| {
+            count += 1;
+            if first_bad.is_some() || count > MAX_CAPABILITIES {
+                return None;
+            }
+            let (end, well_formed) = read_capability(doc, item);
+            let this = Span { start: item, end };
+            let bytes = this.of(doc);
+            if !well_formed {
+                first_bad = Some((Rule::BadCapability(count), this));
+            } else if seen[..count - 1].iter().any(|earlier| {
+                earlier.end - earlier.start == bytes.len() && earlier.of(doc) == bytes
+            }) {
+                first_bad = Some((Rule::RepeatedCapability(count), this));
+            }
+            seen[count - 1] = this;
+            Some(end)
+        });
+        Capabilities {
+            end,
+            count,
+            first_bad,
         }
-        if !is_capability(doc, item) {
-            first_bad = Some((Rule::BadCapability(count), item));
-        } else if items(doc, value)
-            .take(count - 1)
-            .any(|earlier| earlier.of(doc) == item.of(doc))
-        {
-            first_bad = Some((Rule::RepeatedCapability(count), item));
+    }
+
+    /// Report what the list (`value`) breaks.
+    fn check(&self, doc: &[u8], value: Span, fail: &mut dyn FnMut(Rule, Span)) {
+        if value.first(doc) != Some(b'[') {
+            fail(Rule::WrongType(Member::Capabilities), value);
+            return;
         }
-    }
-    if count == 0 {
-        fail(Rule::Empty(Member::Capabilities), value);
-    }
-    if count > MAX_CAPABILITIES {
-        fail(Rule::TooManyCapabilities(count), value);
-    }
-    if let Some((rule, item)) = first_bad {
-        fail(rule, item);
+        if self.count == 0 {
+            fail(Rule::Empty(Member::Capabilities), value);
+        }
+        if self.count > MAX_CAPABILITIES {
+            fail(Rule::TooManyCapabilities(self.count), value);
+        }
+        if let Some((rule, item)) = self.first_bad {
+            fail(rule, item);
+        }
     }
 }
 
-fn is_capability(doc: &[u8], item: Span) -> bool {
-    if item.first(doc) != Some(b'{') {
-        return false;
+/// Where `key` (escaped) is in `names`: byte for byte, unless it has an escape.
+fn key_index(key: &[u8], names: &[&str]) -> Option<usize> {
+    if key.contains(&b'\\') {
+        return names.iter().position(|n| text_eq(key, n));
     }
+    names.iter().position(|n| n.as_bytes() == key)
+}
+
+/// Whether Alexa accepts `c` in a capability's `type`: an endpointId's
+/// characters and spaces.
+fn is_type_char(c: char) -> bool {
+    c == ' ' || is_id_char(c)
+}
+
+/// Whether Alexa accepts `c` in an `endpointId`.
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '=' | '#' | ';' | ':' | '?' | '@' | '&')
+}
+
+/// Read the capability that starts at `start`: where it ends, and whether
+/// it is an object with a `type`, an `interface` and a `version` of the
+/// right kinds (and `properties`, if any, an object).
+fn read_capability(doc: &[u8], start: usize) -> (usize, bool) {
+    let is_object = doc.get(start) == Some(&b'{');
     let (mut kind, mut interface, mut version, mut properties) = (false, false, false, true);
-    for (key, value) in members(doc, item) {
-        if text_eq(key, "type") {
-            kind = value.string(doc).is_some_and(|t| {
-                let mut n = 0;
-                let fits = chars(t).all(|c| {
-                    n += 1;
-                    c.is_ascii_alphanumeric() || " _-=#;:?@&".contains(c)
-                });
-                fits && n > 0
-            });
-        } else if text_eq(key, "interface") {
-            interface = value.is_string(doc);
-        } else if text_eq(key, "version") {
-            version = matches!(value.first(doc), Some(b'"' | b'-' | b'0'..=b'9'));
-        } else if text_eq(key, "properties") {
-            properties = value.first(doc) == Some(b'{');
+    let end = walk_members(doc, start, |key, value| {
+        let first = doc.get(value).copied();
+        match key_index(key, &["type", "interface", "version", "properties"])? {
+            0 => {
+                let end = value_end(doc, value);
+                kind = (Span { start: value, end })
+                    .string(doc)
+                    .is_some_and(|t| !t.is_empty() && chars(t).all(is_type_char));
+                return Some(end);
+            }
+            1 => interface = first == Some(b'"'),
+            2 => version = matches!(first, Some(b'"' | b'-' | b'0'..=b'9')),
+            _ => properties = first == Some(b'{'),
         }
-    }
-    kind && interface && version && properties
+        None
+    });
+    (end, is_object && kind && interface && version && properties)
 }
 
 fn check_cookie(doc: &[u8], value: Span, fail: &mut dyn FnMut(Rule, Span)) {
@@ -458,7 +546,7 @@ fn check_attributes(doc: &[u8], value: Span, fail: &mut dyn FnMut(Rule, Span)) {
         let known = ADDITIONAL_ATTRIBUTES.iter().any(|m| text_eq(key, m));
         let fits = v
             .string(doc)
-            .is_some_and(|t| chars(t).count() <= MAX_ATTRIBUTE_CHARS);
+            .is_some_and(|t| char_count(t) <= MAX_ATTRIBUTE_CHARS);
         if !(known && fits) {
             // The key as the detail: its span is the key's text with its quotes.
             let start = key.as_ptr() as usize - doc.as_ptr() as usize - 1;
@@ -487,7 +575,7 @@ mod tests {
     fn broken(endpoint: &str) -> Vec<(Rule, String)> {
         let doc = endpoint.as_bytes();
         let mut found = Vec::new();
-        let accepted = check_endpoint(doc, root(doc), &mut |rule, detail| {
+        let (_, accepted) = check_endpoint(doc, root(doc).start, &mut |rule, detail| {
             found.push((rule, String::from_utf8_lossy(detail.of(doc)).into_owned()));
         });
         assert_eq!(accepted.is_some(), found.is_empty(), "{found:?}");
@@ -503,7 +591,9 @@ mod tests {
     fn home_assistants_endpoint_passes() {
         assert_eq!(broken(SWITCH), []);
         let doc = SWITCH.as_bytes();
-        let accepted = check_endpoint(doc, root(doc), &mut |_, _| {}).unwrap();
+        let accepted = check_endpoint(doc, root(doc).start, &mut |_, _| {})
+            .1
+            .unwrap();
         assert_eq!(
             accepted.endpoint_id.of(doc),
             br#""switch#decorative_lights""#

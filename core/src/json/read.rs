@@ -62,46 +62,59 @@ pub fn value_end(doc: &[u8], i: usize) -> usize {
         Some(b'{' | b'[') => {
             let mut depth = 0usize;
             let mut j = i;
-            while let Some(&b) = doc.get(j) {
-                match b {
+            while let Some(rest) = doc.get(j..) {
+                // Past the bytes that neither open, close nor quote.
+                let Some(k) = rest.iter().position(|&b| STRUCTURAL[usize::from(b)]) else {
+                    break;
+                };
+                j += k;
+                match rest[k] {
                     b'"' => {
                         j = string_end(doc, j);
                         continue;
                     }
                     b'{' | b'[' => depth += 1,
-                    b'}' | b']' => {
+                    _ => {
                         depth = depth.saturating_sub(1);
                         if depth == 0 {
                             return j + 1;
                         }
                     }
-                    _ => {}
                 }
                 j += 1;
             }
             doc.len()
         }
         _ => {
-            let mut j = i;
-            while let Some(b) = doc.get(j) {
-                if matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r') {
-                    break;
-                }
-                j += 1;
-            }
-            j.max(i + 1).min(doc.len().max(i))
+            let rest = doc.get(i..).unwrap_or_default();
+            let len = rest
+                .iter()
+                .position(|b| matches!(b, b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r'))
+                .unwrap_or(rest.len());
+            i + len.max(1).min(rest.len())
         }
     }
 }
 
+/// The bytes that matter when skipping a container: brackets and quotes.
+const STRUCTURAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut n = 0;
+    while n < 5 {
+        table[b"{}[]\""[n] as usize] = true;
+        n += 1;
+    }
+    table
+};
+
 /// One past the closing quote of the string whose opening quote is at `i`.
 fn string_end(doc: &[u8], i: usize) -> usize {
     let mut j = i + 1;
-    while let Some(&b) = doc.get(j) {
-        match b {
-            b'\\' => j += 2,
-            b'"' => return j + 1,
-            _ => j += 1,
+    while let Some(rest) = doc.get(j..) {
+        match rest.iter().position(|&b| b == b'"' || b == b'\\') {
+            Some(k) if rest[k] == b'"' => return j + k + 1,
+            Some(k) => j += k + 2,
+            None => break,
         }
     }
     doc.len()
@@ -143,27 +156,104 @@ impl<'a> Iterator for Members<'a> {
             return None;
         }
         let doc = walk.doc;
-        let mut i = skip_whitespace(doc, walk.i);
-        if doc.get(i) == Some(&b',') {
-            i = skip_whitespace(doc, i + 1);
-        }
-        if doc.get(i) != Some(&b'"') {
+        let Ok((key, start)) = member_after(doc, walk.i) else {
             walk.done = true;
             return None;
-        }
-        let key_end = string_end(doc, i);
-        let key = doc
-            .get(i + 1..key_end.saturating_sub(1))
-            .unwrap_or_default();
-        i = skip_whitespace(doc, key_end);
-        if doc.get(i) != Some(&b':') {
-            walk.done = true;
-            return None;
-        }
-        let start = skip_whitespace(doc, i + 1);
+        };
         let end = value_end(doc, start);
         walk.i = end;
         Some((key, Span { start, end }))
+    }
+}
+
+/// The member of an object that follows position `i` (just inside its `{`,
+/// or just after a member's value): its key's escaped text and where its
+/// value starts; else `Err` with one past the object's `}` (or where
+/// reading stopped, in bytes that are not JSON).
+fn member_after(doc: &[u8], i: usize) -> Result<(&[u8], usize), usize> {
+    let mut i = skip_whitespace(doc, i);
+    if doc.get(i) == Some(&b',') {
+        i = skip_whitespace(doc, i + 1);
+    }
+    match doc.get(i) {
+        Some(b'"') => {}
+        Some(b'}') => return Err(i + 1),
+        _ => return Err(i.min(doc.len())),
+    }
+    let key_end = string_end(doc, i);
+    let key = doc
+        .get(i + 1..key_end.saturating_sub(1))
+        .unwrap_or_default();
+    let colon = skip_whitespace(doc, key_end);
+    if doc.get(colon) != Some(&b':') {
+        return Err(colon.min(doc.len()));
+    }
+    Ok((key, skip_whitespace(doc, colon + 1)))
+}
+
+/// Where the item of an array that follows position `i` (just inside its
+/// `[`, or just after an item) starts; else `Err` with one past the array's `]`.
+fn item_after(doc: &[u8], i: usize) -> Result<usize, usize> {
+    let mut i = skip_whitespace(doc, i);
+    if doc.get(i) == Some(&b',') {
+        i = skip_whitespace(doc, i + 1);
+    }
+    match doc.get(i) {
+        None => Err(doc.len()),
+        Some(b']') => Err(i + 1),
+        Some(_) => Ok(i),
+    }
+}
+
+/// Read the object that starts at `start` in one pass: `visit(key, value)`
+/// is given each member's escaped key and where its value starts, and
+/// returns where that value ends when it read the value itself, or `None`
+/// to have it skipped. Returns one past the object's end. For another
+/// type, `visit` is never called and the value's end is returned.
+///
+/// What it is for: a reader that looks inside some members learns the
+/// object's end from that same reading, instead of skipping each value
+/// once to find its end and again to read it.
+pub fn walk_members<'a>(
+    doc: &'a [u8],
+    start: usize,
+    mut visit: impl FnMut(&'a [u8], usize) -> Option<usize>,
+) -> usize {
+    if doc.get(start) != Some(&b'{') {
+        return value_end(doc, start);
+    }
+    let mut i = start + 1;
+    loop {
+        match member_after(doc, i) {
+            Ok((key, value)) => {
+                let end = visit(key, value).unwrap_or_else(|| value_end(doc, value));
+                i = end.max(value + 1);
+            }
+            Err(end) => return end,
+        }
+    }
+}
+
+/// Read the array that starts at `start` in one pass, as
+/// [`walk_members`] reads an object: `visit(item)` is given where each item
+/// starts and returns its end when it read it, or `None` to have it skipped.
+pub fn walk_items(
+    doc: &[u8],
+    start: usize,
+    mut visit: impl FnMut(usize) -> Option<usize>,
+) -> usize {
+    if doc.get(start) != Some(&b'[') {
+        return value_end(doc, start);
+    }
+    let mut i = start + 1;
+    loop {
+        match item_after(doc, i) {
+            Ok(item) => {
+                let end = visit(item).unwrap_or_else(|| value_end(doc, item));
+                i = end.max(item + 1);
+            }
+            Err(end) => return end,
+        }
     }
 }
 
@@ -223,17 +313,10 @@ impl Iterator for Items<'_> {
 /// The item of an array that follows position `i` (just inside its `[`, or
 /// just after an item), if there is one before the `]`.
 pub fn next_item(doc: &[u8], i: usize) -> Option<Span> {
-    let mut i = skip_whitespace(doc, i);
-    if doc.get(i) == Some(&b',') {
-        i = skip_whitespace(doc, i + 1);
-    }
-    match doc.get(i) {
-        None | Some(b']') => None,
-        Some(_) => Some(Span {
-            start: i,
-            end: value_end(doc, i),
-        }),
-    }
+    item_after(doc, i).ok().map(|start| Span {
+        start,
+        end: value_end(doc, start),
+    })
 }
 
 /// The characters of a string's escaped text (as [`Span::string`] gives
@@ -265,6 +348,10 @@ impl Iterator for Chars<'_> {
 
     fn next(&mut self) -> Option<char> {
         let b = *self.text.get(self.i)?;
+        if b.is_ascii() && b != b'\\' {
+            self.i += 1;
+            return Some(char::from(b));
+        }
         if b == b'\\' {
             let escaped = self.text.get(self.i + 1).copied().unwrap_or(b'\\');
             self.i += 2;
@@ -315,10 +402,36 @@ impl Iterator for Chars<'_> {
 
 /// Whether escaped `text` reads as `plain`.
 pub fn text_eq(text: &[u8], plain: &str) -> bool {
-    if !text.contains(&b'\\') {
-        return text == plain.as_bytes();
+    // Every escape is longer than the UTF-8 of its character, so a text of
+    // the plain text's length can only be it byte for byte.
+    match text.len().cmp(&plain.len()) {
+        Ordering::Less => false,
+        Ordering::Equal => text == plain.as_bytes(),
+        Ordering::Greater => {
+            // Byte for byte up to the first escape, then by characters.
+            for (i, &b) in text.iter().enumerate() {
+                if b == b'\\' {
+                    let (Some(text), Some(plain)) = (text.get(i..), plain.get(i..)) else {
+                        return false;
+                    };
+                    return chars(text).eq(plain.chars());
+                }
+                if plain.as_bytes().get(i) != Some(&b) {
+                    return false;
+                }
+            }
+            false
+        }
     }
-    chars(text).eq(plain.chars())
+}
+
+/// How many characters escaped `text` reads as.
+pub fn char_count(text: &[u8]) -> usize {
+    if text.contains(&b'\\') {
+        return chars(text).count();
+    }
+    // UTF-8 that `check` accepted: every byte but a continuation starts one.
+    text.iter().filter(|&&b| b & 0xC0 != 0x80).count()
 }
 
 /// Compare two escaped texts by their characters.
@@ -360,6 +473,31 @@ mod tests {
     }
 
     #[test]
+    fn one_walk_reads_members_and_items_and_ends_where_skipping_ends() {
+        let root = root(DOC);
+        let mut keys = std::vec::Vec::new();
+        let mut inner = std::vec::Vec::new();
+        let end = walk_members(DOC, root.start, |key, value| {
+            keys.push(key);
+            if DOC[value] != b'[' {
+                return None;
+            }
+            Some(walk_items(DOC, value, |item| {
+                inner.push(item);
+                None
+            }))
+        });
+        assert_eq!(end, root.end);
+        assert_eq!(keys, [&b"a"[..], b"k\\u0065y", b"n", b"a"]);
+        let list = members(DOC, root).next().unwrap().1;
+        let starts: std::vec::Vec<usize> = items(DOC, list).map(|s| s.start).collect();
+        assert_eq!(inner, starts);
+        // Another type: no visit, the value's end.
+        assert_eq!(walk_members(b"[1]", 0, |_, _| unreachable!()), 3);
+        assert_eq!(walk_items(b"\"a\"", 0, |_| unreachable!()), 3);
+    }
+
+    #[test]
     fn empty_containers_have_no_members_or_items() {
         for doc in [&b"{}"[..], b"{ }", b"[]", b"[ \n ]"] {
             assert_eq!(members(doc, root(doc)).count(), 0);
@@ -376,12 +514,31 @@ mod tests {
         assert_eq!(read("é€😀".as_bytes()), "é€😀");
         assert_eq!(read(br"\ud800x"), "\u{FFFD}x");
         assert_eq!(chars(br"\u0041\u00e9").count(), 2);
+        assert_eq!(char_count(br"\u0041\u00e9"), 2);
+        assert_eq!(char_count("é€😀a".as_bytes()), 4);
+        assert!(text_eq(br"ab\u0063", "abc") && !text_eq(br"ab\u0063", "abd"));
+        assert!(!text_eq(br"xb\u0063", "abc") && !text_eq(b"abcd", "abc"));
         assert!(text_eq(br"\u0041b", "Ab"));
         assert!(!text_eq(b"Ab", "ab"));
         assert_eq!(text_cmp(b"b", br"\u0061"), Ordering::Greater);
         assert_eq!(
             text_cmp_ignoring_case(b"Kitchen", b"kITCHEN"),
             Ordering::Equal
+        );
+        assert!(text_eq(br"\n", "\n") && text_eq(br"\u00e9", "\u{e9}"));
+        assert!(!text_eq(br"\u0041", "B") && !text_eq(b"A", "AB"));
+        // Plain ASCII and escaped or non-ASCII texts compare alike.
+        assert_eq!(
+            text_cmp_ignoring_case(br"K\u0069tchen", b"kITCHEN"),
+            Ordering::Equal
+        );
+        assert_eq!(
+            text_cmp_ignoring_case("\u{c4}pfel".as_bytes(), "\u{e4}PFEL".as_bytes()),
+            Ordering::Equal
+        );
+        assert_eq!(
+            text_cmp_ignoring_case(b"b", "\u{e4}".as_bytes()),
+            text_cmp_ignoring_case(b"B", "\u{c4}".as_bytes())
         );
     }
 
@@ -397,6 +554,7 @@ mod tests {
                 })
                 .collect();
             let r = root(&doc);
+            let _ = walk_members(&doc, r.start, |_, v| Some(walk_items(&doc, v, |_| None)));
             for (_, v) in members(&doc, r) {
                 let _ = items(&doc, v).count();
             }
