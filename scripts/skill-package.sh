@@ -142,7 +142,9 @@ PY
 
 echo "client id for account linking: $(sed -n 's/.*"clientId": "\(.*\)".*/\1/p' "$out/smart-home/accountLinking.json") (the Alexa region of the first ARN)"
 cat <<EOF
-next: check with scripts/validate-skill-package.sh $out, then for each skill
+next: check with scripts/validate-skill-package.sh $out, then paste the values into the
+Alexa developer console, or with the ASK CLI (with SMART_HOME_SKILL_ID set, ask deploy
+updates that skill; without, it creates one and prints its id):
   (cd $out/smart-home && ask deploy)
   ask smapi update-account-linking-info -s SKILL_ID -g development --account-linking-request file:$out/smart-home/accountLinking.json
 and the same for $out/assist (README: From zero to "Alexa, turn on the kitchen light").
