@@ -849,3 +849,113 @@ fn a_read_is_retried_like_a_directive_and_a_service_call_that_may_have_arrived_i
     assert_eq!(answer["ok"], false, "{answer}");
     assert_eq!(server.received().len(), 1, "never sent twice");
 }
+
+#[test]
+fn answers_are_shaped_by_fields_and_flatten_and_the_cache_keeps_whole_states() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    let fields = json!(["entity_id", "state", "attributes.brightness"]);
+    let (ok, lights) = h.op(json!({"op": "ha.states", "domain": "light", "fields": fields}));
+    assert!(ok, "{lights}");
+    let lights = lights["states"].as_array().unwrap();
+    assert!(!lights.is_empty());
+    let mut with_brightness = 0;
+    for light in lights {
+        let light = light.as_object().unwrap();
+        assert!(light["entity_id"].as_str().unwrap().starts_with("light."));
+        assert!(light["state"].is_string(), "{light:?}");
+        let mut keys: Vec<&str> = light.keys().map(String::as_str).collect();
+        keys.retain(|k| !["entity_id", "state"].contains(k));
+        match keys.as_slice() {
+            [] => {}
+            ["attributes"] => {
+                // Home Assistant says null while a light is off.
+                let attributes = light["attributes"].as_object().unwrap();
+                assert_eq!(attributes.len(), 1, "{attributes:?}");
+                let brightness = &attributes["brightness"];
+                assert!(
+                    brightness.is_number() || brightness.is_null(),
+                    "{brightness}"
+                );
+                with_brightness += usize::from(brightness.is_number());
+            }
+            other => panic!("members not asked for: {other:?}"),
+        }
+    }
+    assert!(with_brightness > 0, "a light of the demo home is on");
+    assert_eq!(h.requests(), 1, "one GET /api/states");
+
+    // The cache kept Home Assistant's states whole: ha.state without
+    // fields answers every member, without a request.
+    let id = lights[0]["entity_id"].as_str().unwrap().to_string();
+    let (ok, whole) = h.op(json!({"op": "ha.state", "entity_id": id}));
+    assert!(ok, "{whole}");
+    assert!(
+        whole["state"]["attributes"]["friendly_name"].is_string(),
+        "{whole}"
+    );
+    assert!(whole["state"]["last_changed"].is_string(), "{whole}");
+    assert_eq!(h.requests(), 1, "answered from the cache");
+
+    // Flattened, then narrowed by the flattened names.
+    let (ok, flat) = h.op(json!({"op": "ha.state", "entity_id": id, "flatten": true,
+                                  "fields": ["entity_id", "friendly_name"]}));
+    assert!(ok, "{flat}");
+    assert_eq!(
+        flat["state"],
+        json!({"entity_id": id, "friendly_name": whole["state"]["attributes"]["friendly_name"]})
+    );
+    assert_eq!(h.requests(), 1, "shaping asks Home Assistant nothing");
+
+    // A bad path is refused before any request.
+    let (ok, refused) = h.op(json!({"op": "ha.states", "fields": ["attributes."]}));
+    assert!(!ok);
+    assert_eq!(refused["error"]["field"], "fields");
+    assert_eq!(refused["error"]["code"], "invalid_path");
+    let (ok, refused) = h.op(json!({"op": "ha.call_service", "domain": "light",
+        "service": "turn_on", "entity_id": id, "flatten": true}));
+    assert!(!ok);
+    assert_eq!(refused["error"]["code"], "not_shapeable");
+    assert_eq!(h.requests(), 1);
+}
+
+/// A real Home Assistant never answers these shapes, so a scripted server
+/// stands in for one that is broken or is not Home Assistant at all (a
+/// proxy's page, another API on the same address).
+#[test]
+fn an_answer_not_shaped_as_the_op_expects_is_an_error_that_says_what_was_seen() {
+    let json_answer =
+        |body: &str| Fault::Respond(200, "application/json", body.as_bytes().to_vec());
+    let (_server, mut bridge) = scripted(vec![json_answer(r#"{"message": "API running."}"#)]);
+    let answer = answer_of(&mut bridge, json!({"op": "ha.states"}));
+    assert_eq!(answer["ok"], false, "{answer}");
+    assert_eq!(answer["error"]["code"], "unexpected_answer");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("GET /api/states answered an object"),
+        "{message}"
+    );
+    assert!(message.contains("API running."), "{message}");
+
+    let (_server, mut bridge) = scripted(vec![json_answer(
+        r#"[{"entity_id": "light.a", "state": "on"}, {"state": "off"}]"#,
+    )]);
+    let answer = answer_of(&mut bridge, json!({"op": "ha.states", "domain": "light"}));
+    assert_eq!(answer["ok"], false, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("state 2 of its list"), "{message}");
+    assert!(message.contains("entity_id"), "{message}");
+
+    let (_server, mut bridge) = scripted(vec![json_answer(r#"["light.a"]"#)]);
+    let answer = answer_of(
+        &mut bridge,
+        json!({"op": "ha.state", "entity_id": "light.a"}),
+    );
+    assert_eq!(answer["ok"], false, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("GET /api/states/light.a answered a list"),
+        "{message}"
+    );
+}

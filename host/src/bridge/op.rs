@@ -1,7 +1,8 @@
 //! Engine ops run by the bridge: the token they use, the gateway route and
 //! module slot (whose arena holds the op's requests, see `ops::Client`), the
-//! cache, the service policy, and the interpretation of a checked op
-//! ([`crate::ops`]) into requests to Home Assistant.
+//! cache, the service policy, the interpretation of a checked op
+//! ([`crate::ops`]) into requests to Home Assistant, and the shaping of its
+//! answer for the caller.
 
 use lee_core::dispatch::{Call, DispatchError, Served};
 use lee_core::guard::Tally;
@@ -71,6 +72,7 @@ impl Bridge {
                 })
             })?;
         let checked = ops::check(op, &args).map_err(Refused::Bad)?;
+        let shape = ops::Shape::of(op, &args).map_err(Refused::Bad)?;
         let opening_check = match &checked {
             Checked::CallService {
                 domain, service, ..
@@ -105,7 +107,7 @@ impl Bridge {
         {
             self.metrics.incr(Counter::CacheHits);
             self.json_answer = answer.into_bytes();
-            return Ok(());
+            return self.shape_answer(shape.as_ref());
         }
         let cache_key = match &checked {
             Checked::Health => Some("ha.health".to_string()),
@@ -225,6 +227,17 @@ impl Bridge {
         let answer = &self.out[..len];
         self.json_answer.clear();
         self.json_answer.extend_from_slice(answer);
+        self.shape_answer(shape.as_ref())
+    }
+
+    /// Shape the op's answer in `self.json_answer` as its caller asked
+    /// (`fields`, `flatten`); the cache keeps Home Assistant's states whole.
+    fn shape_answer(&mut self, shape: Option<&ops::Shape>) -> Result<(), ops::Refused> {
+        if let Some(shape) = shape {
+            self.json_answer = shape
+                .apply(&self.json_answer)
+                .map_err(ops::Refused::Failed)?;
+        }
         Ok(())
     }
 }

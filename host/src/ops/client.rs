@@ -199,6 +199,12 @@ impl Client<'_, '_> {
         let body = self.get(format_args!("/api/states/{entity}"))?;
         let raw: &RawValue =
             serde_json::from_slice(body).map_err(|_| Failed::Unexpected("a state is not JSON"))?;
+        if entity_id_of(raw).is_none() {
+            return Err(Failed::Shape(format!(
+                "GET /api/states/{entity} answered {}, not a state with an entity_id",
+                seen(raw)
+            )));
+        }
         Ok(state_answer(raw.get()))
     }
 
@@ -250,19 +256,24 @@ impl Client<'_, '_> {
         B: AsRef<[u8]> + AsMut<[u8]>,
     {
         let body = self.get(format_args!("/api/states"))?;
-        let states: Vec<&RawValue> = serde_json::from_slice(body)
-            .map_err(|_| Failed::Unexpected("GET /api/states did not answer a JSON list"))?;
+        let all: &RawValue = serde_json::from_slice(body)
+            .map_err(|_| Failed::Unexpected("GET /api/states did not answer JSON"))?;
+        let states: Vec<&RawValue> = serde_json::from_str(all.get()).map_err(|_| {
+            Failed::Shape(format!(
+                "GET /api/states answered {}, not the list of states ha.states reads",
+                seen(all)
+            ))
+        })?;
         let mut answer = String::from(r#"{"ok":true,"op":"ha.states","states":["#);
         let mut first = true;
         let mut ids = String::new();
-        for raw in states {
-            #[derive(serde::Deserialize)]
-            struct Head<'a> {
-                #[serde(borrow)]
-                entity_id: Cow<'a, str>,
-            }
-            let Ok(head) = serde_json::from_str::<Head<'_>>(raw.get()) else {
-                continue;
+        for (n, raw) in states.into_iter().enumerate() {
+            let Some(head) = entity_id_of(raw) else {
+                return Err(Failed::Shape(format!(
+                    "GET /api/states answered {} as state {} of its list, not a state with an entity_id",
+                    seen(raw),
+                    n + 1
+                )));
             };
             ids.push_str(&head.entity_id);
             ids.push('\n');
@@ -459,4 +470,39 @@ pub(crate) fn changed_entities(answer: &[u8]) -> Vec<String> {
     serde_json::from_slice::<Answer>(answer)
         .map(|a| a.changed.into_iter().map(|c| c.entity_id).collect())
         .unwrap_or_default()
+}
+
+/// The head of a state: its `entity_id`.
+#[derive(serde::Deserialize)]
+struct Head<'a> {
+    #[serde(borrow)]
+    entity_id: Cow<'a, str>,
+}
+
+/// The `entity_id` of a state, `None` when `raw` is not a state object with one.
+fn entity_id_of(raw: &RawValue) -> Option<Head<'_>> {
+    // serde reads a struct from a list too: a state is an object.
+    if !raw.get().starts_with('{') {
+        return None;
+    }
+    serde_json::from_str::<Head<'_>>(raw.get())
+        .ok()
+        .filter(|head| !head.entity_id.is_empty())
+}
+
+/// What a value Home Assistant answered is, for a message: its JSON type,
+/// and its first characters.
+fn seen(raw: &RawValue) -> String {
+    let text = raw.get();
+    let kind = match text.as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "a list",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "true or false",
+        Some(b'n') => "null",
+        _ => "a number",
+    };
+    let start: String = text.chars().take(60).collect();
+    let more = if start.len() < text.len() { "…" } else { "" };
+    format!("{kind} ({start}{more})")
 }

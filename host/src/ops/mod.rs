@@ -22,6 +22,10 @@
 //! | `ha.conversation` | `text`, optional `conversation_id`, `language` | `POST /api/conversation/process` (Assist) |
 //! | `ha.find` | `name`, optional `domain`, `limit` (1–20, default 5) | the cached states, else `GET /api/states`; scored by [`lee_core::ha::name_score`] |
 //!
+//! `ha.states` and `ha.state` also take `fields` (dotted paths to keep) and
+//! `flatten` (attributes to the top level), applied to the answer only
+//! (see `shape`).
+//!
 //! Caching: each entity's state is filed under `ha.state/<entity_id>` for
 //! [`STATE_TTL`], tagged with the HA client module. `ha.state` is answered
 //! from there by the gateway without loading any module; `ha.call_service`
@@ -41,7 +45,8 @@
 //! - `cache`: what is kept in the cache and for how long, and `ha.states`
 //!   answered from it;
 //! - `find`: `ha.find`'s fuzzy name matching;
-//! - `refused`: why an op failed, and its error answer.
+//! - `refused`: why an op failed, and its error answer;
+//! - `shape`: `fields` and `flatten`, the answer shaped for its caller.
 
 use lee_core::module::ModuleId;
 
@@ -50,6 +55,7 @@ mod check;
 mod client;
 mod find;
 mod refused;
+mod shape;
 
 pub use cache::{AREA_KEY_PREFIX, AREA_TTL, HEALTH_TTL, STATE_TTL};
 pub(crate) use cache::{
@@ -59,6 +65,7 @@ pub(crate) use check::{Checked, Guard, check};
 pub(crate) use client::{Client, changed_entities};
 pub(crate) use find::find;
 pub(crate) use refused::{Failed, Refused, error_answer};
+pub(crate) use shape::Shape;
 
 /// The HA client module: reads (health, states).
 pub(crate) const HA_CLIENT: ModuleId = ModuleId(2);

@@ -13,6 +13,9 @@ pub(crate) enum Failed {
     Status(u16, String),
     /// Home Assistant's answer was not the JSON it should be.
     Unexpected(&'static str),
+    /// Home Assistant's answer is JSON but not the shape the op reads: the
+    /// request, what was seen and what was expected.
+    Shape(String),
     /// The breaker is open: Home Assistant failed repeatedly, no request was made.
     BreakerOpen,
     /// Too little of the event's time was left to ask Home Assistant.
@@ -65,6 +68,7 @@ pub(crate) fn error_answer(op: &str, refused: &Refused) -> Value {
                 .to_string(),
         ),
         Refused::Failed(Failed::Unexpected(what)) => ("unexpected_answer", "", what.to_string()),
+        Refused::Failed(Failed::Shape(what)) => ("unexpected_answer", "", what.clone()),
         Refused::Failed(Failed::Rejected(e)) => (e.code, e.field, e.message.to_string()),
         Refused::Failed(Failed::DeadlinePassed) => (
             "unreachable",
