@@ -228,6 +228,11 @@ impl fmt::Display for Reason {
                  wrong, revoked or another Home Assistant's; make a new one in your Home \
                  Assistant profile, Security"
             ),
+            Reason::Failed(Failure::Status(404)) => f.write_str(
+                "Home Assistant answered HTTP 404 for POST /api/alexa/smart_home: its Alexa \
+                 Smart Home integration is not set up (add alexa: smart_home: to \
+                 configuration.yaml)",
+            ),
             Reason::Failed(Failure::Status(code)) => {
                 write!(f, "Home Assistant answered HTTP {code}")
             }

@@ -34,7 +34,18 @@ pub struct Reachability {
     pub result: Result<u16, Failure>,
     /// How long the check took.
     pub took: Duration,
+    /// Whether the check sent a token (the long-lived one), so that its
+    /// status says whether the token is accepted.
+    pub token_sent: bool,
+    /// What `POST /api/alexa/smart_home` answered with no token: 404 when
+    /// Home Assistant's `alexa: smart_home:` is not set up.
+    pub smart_home: Option<u16>,
 }
+
+/// What the health report says when Home Assistant has no Alexa Smart Home API.
+pub const NO_SMART_HOME: &str = "Home Assistant answers 404 for POST /api/alexa/smart_home: \
+     its Alexa Smart Home integration is not set up, so every directive fails. Add \
+     `alexa:` with `smart_home:` under it to configuration.yaml and restart Home Assistant";
 
 impl Reachability {
     /// Whether it can still be reported at `now` without checking again.
@@ -45,13 +56,32 @@ impl Reachability {
     fn to_json(self, now: Instant) -> Value {
         let age = now.saturating_duration_since(self.checked_at);
         match self.result {
-            Ok(status) => json!({
-                "reachable": true,
-                "status": status,
-                "token_accepted": !matches!(status, 401 | 403),
-                "latency_ms": millis(self.took),
-                "checked_ms_ago": age.as_millis() as u64,
-            }),
+            Ok(status) => {
+                let mut report = json!({
+                    "reachable": true,
+                    "status": status,
+                    "latency_ms": millis(self.took),
+                    "checked_ms_ago": age.as_millis() as u64,
+                });
+                if self.token_sent {
+                    report["token_accepted"] = json!(!matches!(status, 401 | 403));
+                } else {
+                    report["token_accepted"] = Value::Null;
+                    report["token"] = json!(
+                        "no long-lived token is configured (LONG_LIVED_ACCESS_TOKEN), so this \
+                         check sends none and cannot check one; that is fine: directives carry \
+                         their own token from account linking"
+                    );
+                }
+                if let Some(status) = self.smart_home {
+                    report["alexa_smart_home"] = if status == 404 {
+                        json!({ "status": 404, "set_up": false, "problem": NO_SMART_HOME })
+                    } else {
+                        json!({ "status": status, "set_up": true })
+                    };
+                }
+                report
+            }
             Err(failure) => json!({
                 "reachable": false,
                 "error": failure.to_string(),

@@ -171,6 +171,8 @@ fn emf_lines_follow_the_specification_for_every_kind_of_event() {
             "application/json",
             br#"{"message":"API running."}"#.to_vec(),
         ),
+        // The health check's tokenless probe of POST /api/alexa/smart_home.
+        Fault::Respond(401, "text/plain", b"401: Unauthorized".to_vec()),
         Fault::Respond(
             200,
             "application/json",

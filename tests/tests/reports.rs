@@ -21,11 +21,14 @@ fn http_get(path: &str, secret: Option<&str>) -> Vec<u8> {
 
 #[test]
 fn health_reports_version_config_reachability_and_breakers() {
-    let ha = FaultServer::start(vec![Fault::Respond(
-        200,
-        "application/json",
-        br#"{"message":"API running."}"#.to_vec(),
-    )]);
+    let ha = FaultServer::start(vec![
+        Fault::Respond(
+            200,
+            "application/json",
+            br#"{"message":"API running."}"#.to_vec(),
+        ),
+        Fault::Respond(401, "text/plain", b"401: Unauthorized".to_vec()),
+    ]);
     let mut bridge = bridge_from_env(&[("BASE_URL", &ha.url), ("LONG_LIVED_ACCESS_TOKEN", "llat")]);
     let (outcome, report) = handle(&mut bridge, br#"{"health_check": true}"#);
     assert_eq!(outcome, Outcome::Health);
@@ -38,11 +41,21 @@ fn health_reports_version_config_reachability_and_breakers() {
     let probe = &ha.received()[0];
     assert_eq!(probe.request_line, "GET /api/ HTTP/1.1");
     assert_eq!(probe.header("authorization"), Some("Bearer llat"));
+    // Then whether Home Assistant has its Alexa Smart Home API: no token,
+    // no body, so nothing reaches the integration.
+    let smart_home = &ha.received()[1];
+    assert_eq!(
+        smart_home.request_line,
+        "POST /api/alexa/smart_home HTTP/1.1"
+    );
+    assert_eq!(smart_home.header("authorization"), None);
+    assert!(smart_home.body.is_empty());
+    assert_eq!(report["home_assistant"]["alexa_smart_home"]["set_up"], true);
 
     // Within 30 s the check is reused: no second request reaches HA.
     let (_, again) = handle(&mut bridge, br#"{"health_check": true}"#);
     assert_eq!(again["home_assistant"]["reachable"], true);
-    assert_eq!(ha.received().len(), 1);
+    assert_eq!(ha.received().len(), 2);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The health and diagnostics reports of the running bridge (see
-//! [`crate::report`] for their shape): Home Assistant checked at most every
-//! 30 s, the engine's insides.
+//! [`crate::report`] for their shape): Home Assistant (its API and its Alexa
+//! Smart Home API) checked at most every 30 s, the engine's insides.
 
 use std::time::Duration;
 
@@ -26,10 +26,11 @@ impl Bridge {
                 connect: self.home_assistant.settings.connect_timeout,
                 total: HEALTH_CHECK_TIMEOUT.min(self.deadline.saturating_duration_since(now)),
             };
+            let token = self.tokens.for_health_check();
             let request = bridge::RestRequest {
                 method: bridge::Method::Get,
                 path: "/api/",
-                token: self.tokens.for_health_check(),
+                token,
                 body: b"",
             };
             // `GET /api/` answers a few bytes; any status means reachable.
@@ -38,10 +39,31 @@ impl Bridge {
                 .rest(&request, timeouts, &mut answer)
                 .map(|a| a.status);
             let after = self.clock.now();
+            // Whether Home Assistant has its Alexa Smart Home API: asked
+            // with no token and no body, it answers 401 when it has the
+            // route and 404 when `alexa: smart_home:` is not set up; nothing
+            // reaches the integration either way.
+            let smart_home = match result {
+                Ok(status) if status != 404 => {
+                    let probe = bridge::RestRequest {
+                        method: bridge::Method::Post,
+                        path: "/api/alexa/smart_home",
+                        token: None,
+                        body: b"",
+                    };
+                    transport
+                        .rest(&probe, timeouts, &mut answer)
+                        .ok()
+                        .map(|a| a.status)
+                }
+                _ => None,
+            };
             self.reachability = Some(Reachability {
                 checked_at: after,
                 result,
                 took: after.saturating_duration_since(now),
+                token_sent: token.is_some(),
+                smart_home,
             });
         }
         report::health(
