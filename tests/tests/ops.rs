@@ -366,7 +366,23 @@ fn helpers_are_set_within_their_limits() {
     assert!(!ok);
     assert_eq!(answer["error"]["code"], "out_of_range");
     assert_eq!(answer["error"]["field"], "value");
+    assert_eq!(
+        answer["error"]["message"],
+        "150 is outside input_number.harness_level's range, from 0 to 100 (its min and max)"
+    );
     assert_eq!(h.posts().len(), posts_before, "the service was not called");
+    // The log line names the field at fault, not only what is wrong with it.
+    let ((ok, _), logs) =
+        lee_testkit::capture_logs(|| h.op(json!({"op": "ha.input.set", "entity_id": level})));
+    assert!(!ok);
+    let refused = logs
+        .iter()
+        .find(|l| l.contains("engine op refused"))
+        .expect("a log line");
+    assert!(
+        refused.contains("engine op refused: value is required"),
+        "{refused}"
+    );
     for (op, code) in [
         (json!({"op": "ha.input.set", "entity_id": level}), "missing"),
         (

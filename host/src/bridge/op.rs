@@ -38,10 +38,20 @@ impl Bridge {
             Ok(()) => true,
             Err(refused) => {
                 let answer = ops::error_answer(name, &refused);
+                let error = &answer["error"];
+                let (field, message) = (
+                    error["field"].as_str().unwrap_or_default(),
+                    error["message"].as_str().unwrap_or_default(),
+                );
+                let at = if field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{field} ")
+                };
                 tracing::warn!(
                     op = name,
-                    "engine op refused: {}",
-                    answer["error"]["message"]
+                    code = error["code"].as_str().unwrap_or_default(),
+                    "engine op refused: {at}{message}"
                 );
                 self.answer_json(&answer);
                 false

@@ -318,7 +318,7 @@ impl Client<'_, '_> {
         B: AsRef<[u8]> + AsMut<[u8]>,
     {
         let attributes = self.attributes(entity, cache, now)?;
-        guard.check(&attributes).map_err(Failed::Rejected)
+        guard.check(entity, &attributes).map_err(Failed::Limit)
     }
 
     /// Refuse `cover.<service>` (one that opens) when a cover among

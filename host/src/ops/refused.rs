@@ -22,6 +22,9 @@ pub(crate) enum Failed {
     DeadlinePassed,
     /// The target's own limits refuse the value; the service was not called.
     Rejected(OpError),
+    /// The helper's own limits (min and max, options) refuse the value, as
+    /// they say; the service was not called.
+    Limit(super::check::Limit),
 }
 
 /// Why an op answered an error.
@@ -70,6 +73,7 @@ pub(crate) fn error_answer(op: &str, refused: &Refused) -> Value {
         Refused::Failed(Failed::Unexpected(what)) => ("unexpected_answer", "", what.to_string()),
         Refused::Failed(Failed::Shape(what)) => ("unexpected_answer", "", what.clone()),
         Refused::Failed(Failed::Rejected(e)) => (e.code, e.field, e.message.to_string()),
+        Refused::Failed(Failed::Limit(limit)) => (limit.code, "value", limit.message.clone()),
         Refused::Failed(Failed::DeadlinePassed) => (
             "unreachable",
             "",

@@ -22,45 +22,70 @@ pub(crate) enum Guard {
     TextLength(usize),
 }
 
+/// A value the helper's own limits refuse: a stable `code` and what the
+/// limits are, for the `value` field.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Limit {
+    /// `out_of_range` or `unknown_option`.
+    pub code: &'static str,
+    /// The value, the entity and its limits, in words.
+    pub message: String,
+}
+
 impl Guard {
-    /// Check the guard against the entity's `attributes`.
-    pub(crate) fn check(&self, attributes: &Value) -> Result<(), OpError> {
+    /// Check the guard against `entity`'s `attributes`.
+    pub(crate) fn check(&self, entity: &str, attributes: &Value) -> Result<(), Limit> {
         let number = |name: &str| attributes.get(name).and_then(Value::as_f64);
-        let ok = match self {
-            Guard::Range(value) => {
-                number("min").is_none_or(|min| *value >= min)
-                    && number("max").is_none_or(|max| *value <= max)
-            }
-            Guard::Option(value) => attributes
-                .get("options")
-                .and_then(Value::as_array)
-                .is_some_and(|options| options.iter().any(|o| o.as_str() == Some(value))),
-            Guard::TextLength(len) => {
-                let len = *len as f64;
-                number("min").is_none_or(|min| len >= min)
-                    && number("max").is_none_or(|max| len <= max)
-            }
+        let (min, max) = (number("min"), number("max"));
+        let within = |n: f64| min.is_none_or(|min| n >= min) && max.is_none_or(|max| n <= max);
+        let limits = || match (min, max) {
+            (Some(min), Some(max)) => format!("from {min} to {max}"),
+            (Some(min), None) => format!("at least {min}"),
+            (None, Some(max)) => format!("at most {max}"),
+            (None, None) => "any".to_string(),
         };
-        if ok {
-            Ok(())
-        } else {
-            Err(match self {
-                Guard::Range(_) => error(
-                    "out_of_range",
-                    "value",
-                    "is outside the entity's min and max",
+        match self {
+            Guard::Range(value) if !within(*value) => Err(Limit {
+                code: "out_of_range",
+                message: format!(
+                    "{value} is outside {entity}'s range, {} (its min and max)",
+                    limits()
                 ),
-                Guard::Option(_) => error(
-                    "unknown_option",
-                    "value",
-                    "is not one of the entity's options",
+            }),
+            Guard::TextLength(len) if !within(*len as f64) => Err(Limit {
+                code: "out_of_range",
+                message: format!(
+                    "is {len} characters; {entity} takes {} characters (its min and max)",
+                    limits()
                 ),
-                Guard::TextLength(_) => error(
-                    "out_of_range",
-                    "value",
-                    "is shorter or longer than the entity allows",
-                ),
-            })
+            }),
+            Guard::Option(value) => {
+                let options: Vec<&str> = attributes
+                    .get("options")
+                    .and_then(Value::as_array)
+                    .map(|o| o.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                if options.contains(&value.as_str()) {
+                    return Ok(());
+                }
+                let mut listed: Vec<String> =
+                    options.iter().take(10).map(|o| format!("{o:?}")).collect();
+                if options.len() > 10 {
+                    listed.push(format!("and {} more", options.len() - 10));
+                }
+                let listed = if listed.is_empty() {
+                    "none".to_string()
+                } else {
+                    listed.join(", ")
+                };
+                Err(Limit {
+                    code: "unknown_option",
+                    message: format!(
+                        "{value:?} is not one of {entity}'s options (they are case-sensitive): {listed}"
+                    ),
+                })
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -186,39 +211,43 @@ mod tests {
     #[test]
     fn guards_read_the_helpers_own_limits() {
         let number = json!({"min": 0.0, "max": 100.0, "step": 1.0});
-        assert!(Guard::Range(100.0).check(&number).is_ok());
+        let check = |guard: Guard, attributes: &Value| guard.check("input_x.level", attributes);
+        assert!(check(Guard::Range(100.0), &number).is_ok());
+        let refused = check(Guard::Range(100.5), &number).unwrap_err();
+        assert_eq!(refused.code, "out_of_range");
         assert_eq!(
-            Guard::Range(100.5).check(&number).unwrap_err().code,
-            "out_of_range"
+            refused.message,
+            "100.5 is outside input_x.level's range, from 0 to 100 (its min and max)"
         );
         assert_eq!(
-            Guard::Range(-1.0).check(&number).unwrap_err().code,
+            check(Guard::Range(-1.0), &number).unwrap_err().code,
             "out_of_range"
         );
         let select = json!({"options": ["Home", "Away"]});
-        assert!(Guard::Option("Away".into()).check(&select).is_ok());
-        assert_eq!(
-            Guard::Option("away".into())
-                .check(&select)
-                .unwrap_err()
-                .code,
-            "unknown_option"
+        assert!(check(Guard::Option("Away".into()), &select).is_ok());
+        let refused = check(Guard::Option("away".into()), &select).unwrap_err();
+        assert_eq!(refused.code, "unknown_option");
+        assert!(
+            refused
+                .message
+                .ends_with(r#"options (they are case-sensitive): "Home", "Away""#),
+            "{}",
+            refused.message
         );
-        assert_eq!(
-            Guard::Option("Home".into())
-                .check(&json!({}))
+        assert!(
+            check(Guard::Option("Home".into()), &json!({}))
                 .unwrap_err()
-                .code,
-            "unknown_option"
+                .message
+                .ends_with(": none")
         );
         let text = json!({"min": 1, "max": 5});
-        assert!(Guard::TextLength(5).check(&text).is_ok());
+        assert!(check(Guard::TextLength(5), &text).is_ok());
         assert_eq!(
-            Guard::TextLength(6).check(&text).unwrap_err().field,
-            "value"
+            check(Guard::TextLength(6), &text).unwrap_err().message,
+            "is 6 characters; input_x.level takes from 1 to 5 characters (its min and max)"
         );
         assert_eq!(
-            Guard::TextLength(0).check(&text).unwrap_err().code,
+            check(Guard::TextLength(0), &text).unwrap_err().code,
             "out_of_range"
         );
     }

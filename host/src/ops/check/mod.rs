@@ -17,7 +17,7 @@ mod reads;
 mod service_calls;
 
 pub(in crate::ops) use args::error;
-pub(crate) use input::Guard;
+pub(crate) use input::{Guard, Limit};
 use service_calls::entity_service;
 
 /// An op's arguments, checked.
