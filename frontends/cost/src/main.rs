@@ -32,6 +32,7 @@
 mod alloc;
 mod billing;
 mod chart;
+mod failures;
 mod latency;
 mod measure;
 mod network;
@@ -54,6 +55,7 @@ use lee_host::transport::HttpsTransport;
 use lee_host::{Bridge, MonotonicClock, Outcome};
 
 use crate::billing::Projection;
+use crate::failures::{Answer, Failures};
 use crate::latency::{Latency, Slowed};
 use crate::measure::{Billed, Sample};
 use crate::network::{Arrival, Arrivals, Link, Share};
@@ -221,6 +223,7 @@ fn run(args: &Args) -> Result<(), String> {
     // Room for the samples up front, so a push seldom moves them (never inside a
     // measurement: the heap is read before the push).
     let mut samples: Vec<Sample> = Vec::with_capacity(invocations.min(1 << 20) as usize);
+    let mut failures = Failures::default();
     let progress = progress_bar(invocations);
     let rss_before = lee_host::report::peak_rss();
     for _ in 0..invocations {
@@ -240,7 +243,10 @@ fn run(args: &Args) -> Result<(), String> {
         let arrival = arrivals.draw();
         let heap_before = HEAP.tally();
         let started = Instant::now();
-        let ok = succeeded(bridge.handle(&event, Some(LAMBDA_TIMEOUT)).outcome);
+        let handled = bridge.handle(&event, Some(LAMBDA_TIMEOUT));
+        let ok = succeeded(handled.outcome);
+        // A failed answer's start, kept on the stack to say why afterwards.
+        let failed = (!ok).then(|| Answer::keep(handled.outcome, handled.body));
         // The Lambda writes its EMF metrics line before it answers: part of the cost.
         if let Some(line) = bridge.metrics_line("lee", None) {
             std::hint::black_box(line);
@@ -262,6 +268,9 @@ fn run(args: &Args) -> Result<(), String> {
             slot_loads: invocation.slot_loads,
             ok,
         });
+        if let Some(answer) = &failed {
+            failures.count(&kinds[kind], answer);
+        }
         progress.inc(1);
     }
     progress.finish_and_clear();
@@ -299,6 +308,7 @@ fn run(args: &Args) -> Result<(), String> {
         network: network.clone(),
         kinds: &kinds,
         samples: &samples,
+        failures: &failures,
         warmup: args.warmup,
         rss_before,
         rss_peak,

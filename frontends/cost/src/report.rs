@@ -10,6 +10,7 @@ use crate::billing::{
     ARM64_USD_PER_GB_SECOND, Binds, FREE_GB_SECONDS, FREE_REQUESTS, Projection,
     USD_PER_MILLION_REQUESTS,
 };
+use crate::failures::Failures;
 use crate::measure::{Billed, Sample, Spread};
 use crate::network::{Arrival, NEW_CONNECTION_RTTS};
 
@@ -25,6 +26,8 @@ pub struct Run<'a> {
     pub kinds: &'a [String],
     /// Every invocation, in order.
     pub samples: &'a [Sample],
+    /// Why the events that failed failed.
+    pub failures: &'a Failures,
     /// Invocations left out of the heap figures.
     pub warmup: usize,
     /// Peak resident memory before the first event, bytes.
@@ -43,6 +46,27 @@ pub struct Run<'a> {
     pub baseline: Projection,
     /// lee's if it took no time of its own.
     pub floor: Projection,
+}
+
+/// Why events failed, when any did: a run of errors measures errors, not lee.
+fn write_failures(out: &mut String, failures: &Failures, n: u64) -> std::fmt::Result {
+    if failures.total() == 0 {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "failed: {} of {} events were answered with an error, so their rows measure errors:",
+        thousands(failures.total()),
+        thousands(n)
+    )?;
+    let (rows, other) = failures.by_reason();
+    for (kind, reason, count) in rows {
+        writeln!(out, "  {:>8}  {kind}: {reason}", thousands(count))?;
+    }
+    if other > 0 {
+        writeln!(out, "  {:>8}  for other reasons", thousands(other))?;
+    }
+    writeln!(out)
 }
 
 /// `n` with thousands separated: `10,000`.
@@ -258,6 +282,7 @@ fn write_report(out: &mut String, run: &Run<'_>) -> std::fmt::Result {
         "  (means; billed in ms; allocs per event after warm-up; cache hits and slot loads are totals)"
     )?;
     writeln!(out)?;
+    write_failures(out, run.failures, n)?;
 
     match (run.rss_peak, run.rss_before) {
         (Some(peak), Some(before)) => writeln!(
@@ -467,12 +492,21 @@ mod tests {
         );
         // 151 + 52 + 151; 151 + 152 + 151; 151 + 52 + 151.
         assert_eq!((lee, baseline, floor), (354, 454, 354));
+        let mut failures = Failures::default();
+        failures.count(
+            "ReportState",
+            &crate::failures::Answer::keep(
+                crate::Outcome::Op(false),
+                br#"{"error":{"code":"unreachable","message":"Home Assistant could not be reached: connection refused"}}"#,
+            ),
+        );
         let run = Run {
             workload: "a test".into(),
             home: "none".into(),
             network: "RTT 50 ms, 30% of invocations after the idle limit".into(),
             kinds: &kinds,
             samples: &samples,
+            failures: &failures,
             warmup: 1,
             rss_before: Some(4 << 20),
             rss_peak: Some(6 << 20),
@@ -490,6 +524,25 @@ mod tests {
             "{report}"
         );
         assert!(report.contains("peak RSS 6.0 MiB"), "{report}");
+        assert!(
+            report.contains("failed: 1 of 3 events were answered with an error"),
+            "{report}"
+        );
+        assert!(
+            report.contains(
+                "1  ReportState: unreachable: Home Assistant could not be reached: connection refused"
+            ),
+            "{report}"
+        );
+        let none = Failures::default();
+        let clean = render(&Run {
+            workload: "a test".into(),
+            home: "none".into(),
+            network: "RTT 50 ms".into(),
+            failures: &none,
+            ..run
+        });
+        assert!(!clean.contains("failed:"), "{clean}");
         // After the one warm-up event: 11 allocations per event.
         assert!(report.contains("11.0 allocations"), "{report}");
         assert!(report.contains("no per-event growth"), "{report}");
