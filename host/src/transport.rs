@@ -382,7 +382,11 @@ fn failure_of(error: ureq::Error) -> Failure {
         Error::Timeout(_) => Failure::ReadTimeout,
         Error::HostNotFound => Failure::DnsFailure,
         Error::ConnectionFailed => Failure::ConnectRefused,
-        Error::Tls(_) | Error::Pem(_) | Error::Rustls(_) => Failure::TlsFailure,
+        Error::Rustls(e) => {
+            log_tls_failure(&e);
+            Failure::TlsFailure
+        }
+        Error::Tls(_) | Error::Pem(_) => Failure::TlsFailure,
         Error::BodyExceedsLimit(_) => Failure::ResponseTooLarge,
         Error::Protocol(_) => Failure::ResponseTruncated,
         Error::Io(e) => failure_of_io(&e),
@@ -391,7 +395,8 @@ fn failure_of(error: ureq::Error) -> Failure {
 }
 
 fn failure_of_io(e: &io::Error) -> Failure {
-    if is_tls(e) {
+    if let Some(tls) = tls_error(e) {
+        log_tls_failure(tls);
         return Failure::TlsFailure;
     }
     match e.kind() {
@@ -405,17 +410,28 @@ fn failure_of_io(e: &io::Error) -> Failure {
     }
 }
 
-/// Whether an I/O error carries a rustls error (a failed handshake).
-fn is_tls(e: &io::Error) -> bool {
+/// The rustls error an I/O error carries (a failed handshake), if any.
+fn tls_error(e: &io::Error) -> Option<&rustls::Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> =
         e.get_ref().map(|inner| inner as _);
     while let Some(err) = source {
-        if err.is::<rustls::Error>() {
-            return true;
+        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
         source = err.source();
     }
-    false
+    None
+}
+
+/// Say in the log why TLS with Home Assistant failed, and the fix (the
+/// Alexa answer only says the bridge could not reach it).
+fn log_tls_failure(error: &rustls::Error) {
+    let why = crate::tls_failure::explain(error, "BASE_URL's host", None);
+    tracing::warn!(
+        "TLS with Home Assistant failed: {}. Fix: {} (lee doctor shows the certificate)",
+        why.seen,
+        why.fix
+    );
 }
 
 /// The Lambda frontend moves the transport onto a blocking thread.

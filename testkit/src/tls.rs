@@ -63,6 +63,44 @@ impl TestCa {
     }
 }
 
+impl TestCa {
+    /// A certificate for `names` signed by this CA that expired at the end
+    /// of 2021 (valid from 2020).
+    pub fn issue_expired(&self, names: &[&str]) -> Identity {
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("valid names");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 12, 31);
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("leaf certificate");
+        Identity {
+            cert: cert.pem(),
+            key: key.serialize_pem(),
+        }
+    }
+}
+
+/// A self-signed certificate for `names`. With `ca`, marked `CA:TRUE`, as
+/// OpenSSL 3 makes one with Home Assistant's documented
+/// `openssl req -x509 -newkey rsa:4096 -nodes ... -addext "subjectAltName = DNS:..."`.
+pub fn self_signed(names: &[&str], ca: bool) -> Identity {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("valid names");
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    Identity {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
 impl Default for TestCa {
     fn default() -> Self {
         Self::new()

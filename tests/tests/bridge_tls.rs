@@ -8,7 +8,7 @@ use lee_core::bridge::{Answered, Reason};
 use lee_core::retry::Failure;
 use lee_host::Bridge;
 use lee_testkit::tls::{TestCa, TlsServer};
-use lee_testkit::{AlexaSchema, bridge_from_env};
+use lee_testkit::{AlexaSchema, bridge_from_env, capture_logs};
 
 const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"StateReport","payloadVersion":"3","messageId":"x","correlationToken":"c"},"payload":{}},"context":{"properties":[]}}"#;
 
@@ -58,11 +58,36 @@ fn an_unknown_ca_is_refused() {
 }
 
 #[test]
-fn a_certificate_for_another_name_is_refused() {
+fn a_certificate_for_another_name_is_refused_and_the_log_says_which_names_it_has() {
     let ca = TestCa::new();
     let server = TlsServer::start(&ca.issue(&["ha.example.com"]), None, HA_BODY);
     let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &ca.pem)]);
-    assert_tls_failure(&mut bridge, &server);
+    let ((), logs) = capture_logs(|| assert_tls_failure(&mut bridge, &server));
+    let reason = logs
+        .iter()
+        .find(|l| l.contains("TLS with Home Assistant failed"))
+        .unwrap_or_else(|| panic!("no log line says why: {logs:#?}"));
+    assert!(
+        reason.contains("the certificate is for ha.example.com, not 127.0.0.1"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("Fix: use one of those names in BASE_URL"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_refused_and_the_log_says_when_it_expired() {
+    let ca = TestCa::new();
+    let server = TlsServer::start(&ca.issue_expired(&["127.0.0.1"]), None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &ca.pem)]);
+    let ((), logs) = capture_logs(|| assert_tls_failure(&mut bridge, &server));
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("the certificate expired on 2021-12-31T00:00:00Z")),
+        "{logs:#?}"
+    );
 }
 
 #[test]

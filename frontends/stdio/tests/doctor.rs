@@ -29,7 +29,7 @@ fn against_the_real_home_assistant_every_check_passes() {
     let text = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success(), "{text}");
     assert!(
-        text.starts_with("lee doctor: 8 checks, 0 failed, 0 warnings\n"),
+        text.starts_with("lee doctor: 10 checks, 0 failed, 0 warnings\n"),
         "{text}"
     );
     let api = text

@@ -30,6 +30,7 @@
 mod home_assistant;
 mod network;
 mod setup;
+mod tls;
 
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
@@ -183,7 +184,11 @@ pub fn examine(setup: &Setup<'_>) -> Report {
     let Some(reached) = network::reach(setup, checks) else {
         return report;
     };
+    if !tls::check(setup, checks) {
+        return report;
+    }
     let timing = home_assistant::examine(setup, checks);
+    tls::account_linking(setup, checks);
     network::timing(reached, timing, checks);
     report
 }
