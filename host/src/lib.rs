@@ -32,6 +32,7 @@ pub mod reload;
 pub mod report;
 pub mod services;
 mod skill;
+pub mod tls;
 pub mod tls_failure;
 pub mod transport;
 

@@ -109,8 +109,8 @@ fn explain_certificate(
             "add that CA's certificate (PEM) to SSL_CA_BUNDLE, or use a publicly trusted certificate".to_string(),
         ),
         other if format!("{other:?}").contains("CaUsedAsEndEntity") => (
-            "the certificate is a CA certificate (CA:TRUE) used as the server's own, as OpenSSL 3 makes a self-signed one; lee's TLS refuses that even from SSL_CA_BUNDLE".to_string(),
-            "make the certificate again with -addext \"basicConstraints=critical,CA:FALSE\" and put it in SSL_CA_BUNDLE, or use a publicly trusted certificate".to_string(),
+            "the certificate is a self-signed CA certificate (CA:TRUE) used as the server's own, as OpenSSL 3 makes one from Home Assistant's instructions, and it is not in SSL_CA_BUNDLE".to_string(),
+            "put this certificate (its PEM) in SSL_CA_BUNDLE: lee trusts exactly that certificate there, as long as it names the host and is valid".to_string(),
         ),
         other => (
             format!("the certificate was refused: {other:?}"),

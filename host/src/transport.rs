@@ -1,5 +1,6 @@
-//! HTTPS to Home Assistant: one ureq agent (rustls with the `ring` provider),
-//! kept for the life of the process so a warm Lambda reuses its connection.
+//! HTTPS to Home Assistant: one ureq agent (rustls with the `ring` provider,
+//! configured and verified as [`crate::tls`] says), kept for the life of the
+//! process so a warm Lambda reuses its connection.
 //!
 //! [`HttpsTransport`] implements the core's [`Transport`]: it posts the
 //! event's bytes unchanged to `{BASE_URL}/api/alexa/smart_home`, reads the
@@ -36,9 +37,8 @@ use lee_core::bridge::{HaAnswer, Method, RestRequest, Timeouts, Transport};
 use lee_core::retry::Failure;
 use lee_core::time::{Clock, Instant};
 use ureq::http::Uri;
-use ureq::tls::{Certificate, ClientCert, PrivateKey, RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{Connector, DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{Connector, NextTimeout, TcpConnector};
 
 use crate::MonotonicClock;
 use crate::config::{BaseUrl, Config, Secret};
@@ -81,36 +81,10 @@ impl HttpsTransport {
         let Some(base) = &config.base_url else {
             return Ok(None);
         };
-        let mut tls = TlsConfig::builder()
-            .provider(TlsProvider::Rustls)
-            .disable_verification(config.not_verify_ssl);
-        if let Some(bundle) = &config.ca_bundle {
-            let extra = parse_certs(&bundle.0).map_err(|message| TlsSetupError {
-                variable: "SSL_CA_BUNDLE",
-                message,
-            })?;
-            // The bundle adds to the public web roots (Mozilla's, as ureq uses
-            // by default), so a proxy with a public certificate still works.
-            let public = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                .iter()
-                .map(|der| Certificate::from_der(der.as_ref()));
-            tls = tls.root_certs(RootCerts::from(public.chain(extra)));
-        }
-        if let Some((chain, key)) = &config.client_identity {
-            let certs = parse_certs(&chain.0).map_err(|message| TlsSetupError {
-                variable: "SSL_CLIENT_CERT",
-                message,
-            })?;
-            let key = PrivateKey::from_pem(key.expose().as_bytes()).map_err(|_| TlsSetupError {
-                variable: "SSL_CLIENT_KEY",
-                message: "is not a PEM private key lee can use".into(),
-            })?;
-            tls = tls.client_cert(Some(ClientCert::new_with_certs(&certs, key)));
-        }
+        let tls = crate::tls::client_config(config)?;
         let agent_config = ureq::Agent::config_builder()
             // Not from the environment: a proxy variable must not reroute the token.
             .proxy(None)
-            .tls_config(tls.build())
             .http_status_as_error(false)
             .max_redirects(0)
             .user_agent(concat!("lee/", env!("CARGO_PKG_VERSION")))
@@ -120,7 +94,11 @@ impl HttpsTransport {
             .build();
         let address = RememberedAddress::default();
         let connections = Lifecycle::new(config.tuning.keep_alive, clocks);
-        let connector = DefaultConnector::new().chain(TrackConnections(connections.clone()));
+        // TCP, then TLS with lee's own configuration (see crate::tls), then
+        // the connection's lifecycle; no proxy connector.
+        let connector = TcpConnector::default()
+            .chain(crate::tls::Connector(tls))
+            .chain(TrackConnections(connections.clone()));
         let agent = ureq::Agent::with_parts(agent_config, connector, address.clone());
         Ok(Some(HttpsTransport {
             agent,
@@ -179,20 +157,6 @@ pub fn unencrypted_over_network(base: &BaseUrl) -> bool {
             IpAddr::V4(v4) => v4.is_loopback(),
         });
     !loopback
-}
-
-fn parse_certs(pem: &[u8]) -> Result<Vec<Certificate<'static>>, String> {
-    let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
-        .filter_map(|item| match item {
-            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(Ok(cert)),
-            Ok(_) => None,
-            Err(_) => Some(Err("holds a PEM block that cannot be read".to_string())),
-        })
-        .collect::<Result<_, _>>()?;
-    if certs.is_empty() {
-        return Err("holds no certificate".into());
-    }
-    Ok(certs)
 }
 
 impl HttpsTransport {
@@ -443,11 +407,6 @@ const _: fn() = || {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Pem;
-
-    /// PEM framing is all this test needs: the certificate is counted, never
-    /// verified (the TLS tests of the tests crate use real ones).
-    const CA: &str = "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n-----END CERTIFICATE-----\n";
 
     #[test]
     fn plain_http_is_unencrypted_unless_the_host_is_this_machine() {
@@ -467,25 +426,6 @@ mod tests {
         ] {
             let base = BaseUrl::parse(url).unwrap();
             assert_eq!(unencrypted_over_network(&base), crosses, "{url}");
-        }
-    }
-
-    #[test]
-    fn a_ca_bundle_adds_to_the_public_roots() {
-        let config = Config {
-            base_url: Some(BaseUrl::parse("https://ha.example.com").unwrap()),
-            ca_bundle: Some(Pem(CA.as_bytes().to_vec())),
-            ..Config::default()
-        };
-        let transport = HttpsTransport::new(&config, MonotonicClock::new())
-            .unwrap()
-            .unwrap();
-        match transport.agent.config().tls_config().root_certs() {
-            RootCerts::Specific(certs) => assert_eq!(
-                certs.len(),
-                webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() + 1
-            ),
-            other => panic!("expected the public roots plus the bundle, got {other:?}"),
         }
     }
 

@@ -101,6 +101,23 @@ pub fn self_signed(names: &[&str], ca: bool) -> Identity {
     }
 }
 
+/// A self-signed `CA:TRUE` certificate for `names`, as [`self_signed`]
+/// makes, that expired at the end of 2021.
+pub fn self_signed_expired(names: &[&str]) -> Identity {
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+            .expect("valid names");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 12, 31);
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    Identity {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
+    }
+}
+
 impl Default for TestCa {
     fn default() -> Self {
         Self::new()

@@ -7,7 +7,7 @@ use lee_core::alexa::ErrorType;
 use lee_core::bridge::{Answered, Reason};
 use lee_core::retry::Failure;
 use lee_host::Bridge;
-use lee_testkit::tls::{TestCa, TlsServer};
+use lee_testkit::tls::{TestCa, TlsServer, self_signed, self_signed_expired};
 use lee_testkit::{AlexaSchema, bridge_from_env, capture_logs};
 
 const HA_BODY: &[u8] = br#"{"event":{"header":{"namespace":"Alexa","name":"StateReport","payloadVersion":"3","messageId":"x","correlationToken":"c"},"payload":{}},"context":{"properties":[]}}"#;
@@ -128,4 +128,40 @@ fn mutual_tls_presents_the_client_certificate() {
         1,
         "only the authenticated client got through"
     );
+}
+
+#[test]
+fn home_assistants_documented_self_signed_ca_true_certificate_is_trusted_from_the_bundle() {
+    // As `openssl req -x509 -newkey rsa:4096 -nodes ... -addext
+    // "subjectAltName = ..."` makes it with OpenSSL 3: CA:TRUE, used as the
+    // server's own certificate.
+    let identity = self_signed(&["127.0.0.1"], true);
+    let server = TlsServer::start(&identity, None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &identity.cert)]);
+    let answer = bridge.answer(REPORT_STATE, None);
+    assert_eq!(answer.outcome, Answered::PassedThrough);
+    assert_eq!(answer.body, HA_BODY);
+
+    // Without it in the bundle, refused: byte for byte is the rule.
+    let server = TlsServer::start(&identity, None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url)]);
+    assert_tls_failure(&mut bridge, &server);
+}
+
+#[test]
+fn a_bundled_server_certificate_must_still_name_the_host_and_be_valid() {
+    let other = self_signed(&["ha.example.com"], true);
+    let server = TlsServer::start(&other, None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &other.cert)]);
+    let ((), logs) = capture_logs(|| assert_tls_failure(&mut bridge, &server));
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("the certificate is for ha.example.com, not 127.0.0.1")),
+        "{logs:#?}"
+    );
+
+    let expired = self_signed_expired(&["127.0.0.1"]);
+    let server = TlsServer::start(&expired, None, HA_BODY);
+    let mut bridge = bridge_with(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &expired.cert)]);
+    assert_tls_failure(&mut bridge, &server);
 }

@@ -1,12 +1,13 @@
 //! The doctor's `tls` and `account_linking` checks against real TLS servers
 //! made at test time (and the real Home Assistant for plain HTTP): a certificate lee trusts, one for another name, an
 //! expired one, one from an unknown CA, a self-signed one, Home Assistant's
-//! documented self-signed `CA:TRUE` one in `SSL_CA_BUNDLE`, a server that
+//! documented self-signed `CA:TRUE` one (trusted from `SSL_CA_BUNDLE` while its
+//! name and dates hold), a server that
 //! demands a client certificate, plain HTTP on an `https://` address; and
 //! account linking on a private address. Each failure says what was seen
 //! and the fix.
 
-use lee_testkit::tls::{TestCa, TlsServer, self_signed};
+use lee_testkit::tls::{TestCa, TlsServer, self_signed, self_signed_expired};
 use lee_testkit::{RealHa, bridge_from_env};
 use serde_json::Value;
 
@@ -114,22 +115,48 @@ fn an_unknown_ca_and_a_self_signed_certificate_are_told_apart() {
 }
 
 #[test]
-fn home_assistants_documented_ca_true_certificate_in_the_bundle_is_named_with_a_way_out() {
+fn home_assistants_documented_ca_true_certificate_is_trusted_from_the_bundle_while_its_name_and_dates_hold()
+ {
     let identity = self_signed(&["127.0.0.1"], true);
     let server = TlsServer::start(&identity, None, BODY);
-    let report = doctor(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &identity.cert)]);
+    // Not in the bundle: named, with the way out.
+    let report = doctor(&[("BASE_URL", &server.url)]);
     let (status, seen, fix) = tls(&report);
     assert_eq!(status, "failed");
     assert!(
-        seen.contains("a CA certificate (CA:TRUE) used as the server's own"),
+        seen.contains("self-signed CA certificate (CA:TRUE)"),
         "{seen}"
     );
-    assert!(fix.contains("basicConstraints=critical,CA:FALSE"), "{fix}");
-    // Made again with CA:FALSE, as the fix says, the same bundle works.
-    let remade = self_signed(&["127.0.0.1"], false);
-    let server = TlsServer::start(&remade, None, BODY);
-    let report = doctor(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &remade.cert)]);
-    assert_eq!(tls(&report).0, "ok", "{report:#}");
+    assert!(
+        fix.starts_with("put this certificate (its PEM) in SSL_CA_BUNDLE"),
+        "{fix}"
+    );
+    // In the bundle: trusted.
+    let report = doctor(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &identity.cert)]);
+    let (status, seen, _) = tls(&report);
+    assert_eq!(status, "ok", "{report:#}");
+    assert!(seen.contains("certificate for 127.0.0.1"), "{seen}");
+    assert!(seen.ends_with("self-signed"), "{seen}");
+
+    // The same kind of certificate for another name, or expired: refused.
+    let other = self_signed(&["ha.example.com"], true);
+    let server = TlsServer::start(&other, None, BODY);
+    let report = doctor(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &other.cert)]);
+    let (status, seen, _) = tls(&report);
+    assert_eq!(status, "failed");
+    assert!(
+        seen.starts_with("the certificate is for ha.example.com, not 127.0.0.1"),
+        "{seen}"
+    );
+    let expired = self_signed_expired(&["127.0.0.1"]);
+    let server = TlsServer::start(&expired, None, BODY);
+    let report = doctor(&[("BASE_URL", &server.url), ("SSL_CA_BUNDLE", &expired.cert)]);
+    let (status, seen, _) = tls(&report);
+    assert_eq!(status, "failed");
+    assert!(
+        seen.starts_with("the certificate expired on 2021-12-31T00:00:00Z"),
+        "{seen}"
+    );
 }
 
 #[test]

@@ -121,8 +121,15 @@ pub(super) fn account_linking(setup: &Setup<'_>, checks: &mut Vec<Check>) {
         ));
         return;
     }
+    let Ok(public) = WebPkiServerVerifier::builder_with_provider(
+        Arc::new(public_roots()),
+        Arc::new(rustls::crypto::ring::default_provider()),
+    )
+    .build() else {
+        return;
+    };
     let public = Trust {
-        roots: Some(public_roots()),
+        verifier: public,
         client: None,
     };
     let url = format!("https://{host}/auth/authorize");
@@ -168,35 +175,21 @@ pub(super) fn account_linking(setup: &Setup<'_>, checks: &mut Vec<Check>) {
     checks.push(check);
 }
 
-/// The certificates and client identity a handshake uses.
+/// The verifier and client identity a handshake uses.
 struct Trust {
-    /// The roots to verify with; `None` verifies nothing (`NOT_VERIFY_SSL`).
-    roots: Option<RootCertStore>,
+    /// How the server's certificate is checked.
+    verifier: Arc<dyn ServerCertVerifier>,
     /// lee's client certificate chain and key.
     client: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 }
 
 impl Trust {
-    /// lee's trust as configured; `Err` names the unusable variable.
+    /// lee's trust as configured (the transport's own verifier, see
+    /// [`crate::tls`]); `Err` names the unusable variable.
     fn of(setup: &Setup<'_>) -> Result<Trust, (String, &'static str)> {
         let config = setup.config;
-        let roots = if config.not_verify_ssl {
-            None
-        } else {
-            let mut roots = public_roots();
-            if let Some(bundle) = &config.ca_bundle {
-                for cert in CertificateDer::pem_slice_iter(&bundle.0) {
-                    let cert = cert.map_err(|_| {
-                        (
-                            "SSL_CA_BUNDLE holds a certificate lee cannot read".to_string(),
-                            "SSL_CA_BUNDLE",
-                        )
-                    })?;
-                    let _ = roots.add(cert);
-                }
-            }
-            Some(roots)
-        };
+        let verifier = crate::tls::verifier(config)
+            .map_err(|e| (format!("{} {}", e.variable, e.message), e.variable))?;
         let client = match &config.client_identity {
             None => None,
             Some((chain, key)) => {
@@ -217,7 +210,7 @@ impl Trust {
                 Some((certs, key))
             }
         };
-        Ok(Trust { roots, client })
+        Ok(Trust { verifier, client })
     }
 }
 
@@ -273,12 +266,7 @@ fn handshake(host: &str, port: u16, trust: &Trust, timeout: Duration) -> Handsha
         status: None,
     };
     let verifier = Keeping {
-        inner: trust.roots.clone().and_then(|roots| {
-            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
-                .build()
-                .ok()
-                .map(|v| v as Arc<dyn ServerCertVerifier>)
-        }),
+        inner: Arc::clone(&trust.verifier),
         provider: Arc::clone(&provider),
         seen: Arc::clone(&seen),
     };
@@ -374,10 +362,10 @@ fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
 }
 
 /// A verifier that keeps the certificate presented, then verifies as
-/// lee's trust says (or not at all, with `NOT_VERIFY_SSL`).
+/// `inner` says.
 #[derive(Debug)]
 struct Keeping {
-    inner: Option<Arc<dyn ServerCertVerifier>>,
+    inner: Arc<dyn ServerCertVerifier>,
     provider: Arc<CryptoProvider>,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
 }
@@ -394,12 +382,8 @@ impl ServerCertVerifier for Keeping {
         if let Ok(mut seen) = self.seen.lock() {
             *seen = Some(end_entity.to_vec());
         }
-        match &self.inner {
-            Some(inner) => {
-                inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            }
-            None => Ok(ServerCertVerified::assertion()),
-        }
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
     }
 
     fn verify_tls12_signature(
