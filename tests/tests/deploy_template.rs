@@ -216,3 +216,80 @@ fn every_variable_the_template_sets_is_one_lee_reads_and_every_parameter_sets_it
         }
     }
 }
+
+#[test]
+fn a_stack_outside_alexas_regions_is_refused_saying_which_region_each_language_needs() {
+    let text = template();
+    let rule = &section(&text, &["Rules"])["AlexaRegion"];
+    assert!(
+        rule.contains("!Contains [[us-east-1, eu-west-1, us-west-2], !Ref AWS::Region]"),
+        "{rule}"
+    );
+    // The same regions and languages as the doctor's region check.
+    for (region, languages) in lee_host::doctor::ALEXA_REGIONS {
+        assert!(
+            rule.contains(&format!("{region} for {languages}")),
+            "{region}: {rule}"
+        );
+    }
+}
+
+#[test]
+fn the_custom_skill_may_invoke_the_alexa_function_only_when_its_id_is_given() {
+    let text = template();
+    let resources = section(&text, &["Resources"]);
+    let permission = &resources["AlexaCustomSkillPermission"];
+    assert_eq!(value(permission, "Condition"), Some("HasCustomSkill"));
+    assert_eq!(
+        value(permission, "Principal"),
+        Some("alexa-appkit.amazon.com")
+    );
+    assert_eq!(
+        value(permission, "EventSourceToken"),
+        Some("!Ref AlexaCustomSkillId")
+    );
+    assert_eq!(arn_of(permission, "FunctionName"), "LeeFunction");
+    let conditions = section(&text, &["Conditions"]);
+    assert_eq!(
+        conditions["HasCustomSkill"].trim(),
+        r#"!Not [!Equals [!Ref AlexaCustomSkillId, ""]]"#
+    );
+    let variables = section(&text, &["Globals", "Function", "Environment", "Variables"]);
+    assert_eq!(
+        variables["ALEXA_SKILL_ID"].trim(),
+        "!If [HasCustomSkill, !Ref AlexaCustomSkillId, !Ref AWS::NoValue]"
+    );
+}
+
+#[test]
+fn parameter_store_settings_bring_the_extension_layer_of_the_region_and_read_one_parameter() {
+    let text = template();
+    let layers = section(&text, &["Mappings", "ParametersExtension"]);
+    let regions: Vec<&str> = layers.keys().map(String::as_str).collect();
+    assert_eq!(regions, ["eu-west-1", "us-east-1", "us-west-2"]);
+    for (region, body) in &layers {
+        let arn = value(body, "Arm64").expect("an arm64 layer");
+        assert!(
+            arn.starts_with(&format!("arn:aws:lambda:{region}:"))
+                && arn.contains(":layer:AWS-Parameters-and-Secrets-Lambda-Extension-Arm64:"),
+            "{arn}"
+        );
+    }
+    let conditions = section(&text, &["Conditions"]);
+    assert_eq!(
+        conditions["NeedsExtensionLayer"].trim(),
+        "!Or [!Condition HasHaTokenParameter, !Condition HasParameterPrefix]"
+    );
+    let function = section(&text, &["Globals", "Function"]);
+    assert!(
+        function["Layers"].contains("!FindInMap [ParametersExtension, !Ref AWS::Region, Arm64]"),
+        "{}",
+        function["Layers"]
+    );
+    // The token parameter: ssm:GetParameter on that one parameter.
+    let role = &section(&text, &["Resources"])["LeeRole"];
+    assert!(
+        role.contains("Action: ssm:GetParameter\n                  Resource: !Sub arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${HaTokenParameter}\n"),
+        "{role}"
+    );
+}

@@ -32,6 +32,8 @@ mod network;
 mod setup;
 mod tls;
 
+pub use setup::ALEXA_REGIONS;
+
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 

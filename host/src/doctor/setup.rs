@@ -6,7 +6,7 @@ use super::{Check, Setup, Status};
 /// The regions Alexa calls a smart home skill's function in, with the
 /// skill languages each serves (Amazon's "Develop Smart Home Skills for
 /// Multiple Languages").
-pub(super) const ALEXA_REGIONS: [(&str, &str); 3] = [
+pub const ALEXA_REGIONS: [(&str, &str); 3] = [
     (
         "us-east-1",
         "English (US, CA), French (CA), Portuguese (BR), Spanish (MX, US)",
