@@ -1,29 +1,32 @@
 #!/usr/bin/env bash
 # Build lee's Lambda for AWS: target/lambda/bootstrap.zip, holding one file,
-# `bootstrap` (mode 755), at its root, ready for deploy/template.yaml.
+# `bootstrap` (mode 755), at its root, ready to upload or to deploy.
 #
-# The binary is `lee-lambda` built with the size-tuned `lambda` profile for
-# arm64 Linux (aarch64-unknown-linux-gnu) through cargo-zigbuild, which links
-# against glibc 2.17 symbols so the same file runs on provided.al2023 (and
-# provided.al2). Installs what it lacks: the rustup target, and cargo-zigbuild
-# with zig from PyPI into a virtualenv under ~/.cache/lee-tools (pinned).
-# Idempotent: a second run rebuilds nothing and rewrites the same zip.
+# The binary is `lee-lambda` built the way Rust-on-Lambda users build, with
+# `cargo lambda build --release --arm64` (the workspace's release profile is
+# the Lambda's, size first; see Cargo.toml), which is also what `sam build`
+# runs for deploy/template.yaml: one build serves the three. cargo-lambda
+# cross-compiles with zig for aarch64-unknown-linux-gnu, linking against an
+# older glibc than provided.al2023's 2.34 (checked below). Installs what it
+# lacks: cargo-lambda (with zig) from PyPI into a virtualenv under
+# ~/.cache/lee-tools (pinned). Idempotent: a second run rebuilds nothing and
+# rewrites the same zip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
 TARGET=aarch64-unknown-linux-gnu
-GLIBC=2.17
-PROFILE=lambda
+# provided.al2023's glibc: the binary may need no newer symbol.
+GLIBC=2.34
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-BIN="$TARGET_DIR/$TARGET/$PROFILE/bootstrap"
+BIN="$TARGET_DIR/lambda/bootstrap/bootstrap"
 OUT="$TARGET_DIR/lambda"
 ZIP="$OUT/bootstrap.zip"
 
 ensure_rust_target "$TARGET"
-tools_venv cargo-zigbuild==0.24.1 ziglang==0.17.1
-command -v cargo-zigbuild >/dev/null || die "cargo-zigbuild is not on PATH after installing it"
+tools_venv cargo-lambda==1.8.6
+cargo lambda --version >/dev/null 2>&1 || die "cargo-lambda is not on PATH after installing it"
 
 # TLS must come from rustls' ring provider: aws-lc-rs would double the build
 # time and needs a C toolchain for the target.
@@ -34,7 +37,7 @@ if grep -E '^aws-lc' <<<"$tree"; then
 fi
 
 started=$SECONDS
-cargo zigbuild --locked --profile "$PROFILE" --target "$TARGET.$GLIBC" -p lee-lambda --bin bootstrap
+cargo lambda build --locked --release --arm64 -p lee-lambda --bin bootstrap
 build_seconds=$((SECONDS - started))
 
 [ -f "$BIN" ] || die "the build did not produce $BIN"
