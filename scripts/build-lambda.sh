@@ -37,7 +37,7 @@ if grep -E '^aws-lc' <<<"$tree"; then
 fi
 
 started=$SECONDS
-cargo lambda build --locked --release --arm64 -p lee-lambda --bin bootstrap
+cargo lambda build --locked --release --arm64 --bin bootstrap
 build_seconds=$((SECONDS - started))
 
 [ -f "$BIN" ] || die "the build did not produce $BIN"
