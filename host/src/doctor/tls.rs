@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
@@ -267,7 +266,6 @@ fn handshake(host: &str, port: u16, trust: &Trust, timeout: Duration) -> Handsha
     };
     let verifier = Keeping {
         inner: Arc::clone(&trust.verifier),
-        provider: Arc::clone(&provider),
         seen: Arc::clone(&seen),
     };
     let builder = match ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -366,7 +364,6 @@ fn tls_error(e: &std::io::Error) -> Option<&rustls::Error> {
 #[derive(Debug)]
 struct Keeping {
     inner: Arc<dyn ServerCertVerifier>,
-    provider: Arc<CryptoProvider>,
     seen: Arc<Mutex<Option<Vec<u8>>>>,
 }
 
@@ -392,12 +389,7 @@ impl ServerCertVerifier for Keeping {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -406,18 +398,11 @@ impl ServerCertVerifier for Keeping {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.inner.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -431,35 +416,11 @@ struct Facts {
 
 impl Facts {
     fn of(der: &[u8]) -> Option<Facts> {
-        use x509_parser::extensions::GeneralName;
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-        let mut names = Vec::new();
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
-            for name in &san.value.general_names {
-                match name {
-                    GeneralName::DNSName(dns) => names.push(dns.to_string()),
-                    GeneralName::IPAddress(bytes) => {
-                        match bytes.len() {
-                            4 => names
-                                .push(IpAddr::from(<[u8; 4]>::try_from(*bytes).ok()?).to_string()),
-                            16 => names
-                                .push(IpAddr::from(<[u8; 16]>::try_from(*bytes).ok()?).to_string()),
-                            _ => {}
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if names.is_empty()
-            && let Some(cn) = cert
-                .subject()
-                .iter_common_name()
-                .next()
-                .and_then(|cn| cn.as_str().ok())
-        {
-            names.push(cn.to_string());
-        }
+        let names = crate::tls::names_of(&cert)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         let issuer = cert
             .issuer()
             .iter_organization()
