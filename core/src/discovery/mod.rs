@@ -173,9 +173,17 @@ struct Found {
     list: Option<Span>,
     endpoints: usize,
     broken: usize,
+    /// The first [`REMEMBERED_BROKEN`] endpoints that break a rule: their
+    /// positions and spans, to say what they break without reading the
+    /// whole list again.
+    broken_at: [(usize, Span); REMEMBERED_BROKEN],
     tracked: usize,
     too_many: bool,
 }
+
+/// How many broken endpoints one reading remembers; past that, the list is
+/// read again to report them.
+const REMEMBERED_BROKEN: usize = 32;
 
 impl Found {
     /// Forget the endpoint list read so far: a later one replaces it.
@@ -192,6 +200,9 @@ impl Found {
         self.endpoints += 1;
         let (end, accepted) = rules::check_endpoint(doc, start, &mut |_, _| {});
         let Some(accepted) = accepted else {
+            if let Some(slot) = self.broken_at.get_mut(self.broken) {
+                *slot = (self.endpoints, Span { start, end });
+            }
             self.broken += 1;
             return end;
         };
@@ -299,18 +310,25 @@ pub fn check(
     let count = found.tracked;
     // What each endpoint that breaks a rule breaks: read again, only when
     // one does.
-    if found.broken > 0 {
-        for (n, endpoint) in items(doc, list).enumerate() {
-            let endpoint_id = read::member(doc, endpoint, "endpointId").and_then(|v| v.string(doc));
-            rules::check_endpoint(doc, endpoint.start, &mut |rule, detail| {
-                report(&Finding {
-                    position: n + 1,
-                    endpoint_id,
-                    rule,
-                    detail: detail.of(doc),
-                    left_out,
-                });
+    let mut say_broken = |position: usize, endpoint: Span| {
+        let endpoint_id = read::member(doc, endpoint, "endpointId").and_then(|v| v.string(doc));
+        rules::check_endpoint(doc, endpoint.start, &mut |rule, detail| {
+            report(&Finding {
+                position,
+                endpoint_id,
+                rule,
+                detail: detail.of(doc),
+                left_out,
             });
+        });
+    };
+    if found.broken <= REMEMBERED_BROKEN {
+        for &(position, endpoint) in &found.broken_at[..found.broken] {
+            say_broken(position, endpoint);
+        }
+    } else {
+        for (n, endpoint) in items(doc, list).enumerate() {
+            say_broken(n + 1, endpoint);
         }
     }
     let tracked = &mut tracked[..count];

@@ -134,6 +134,43 @@ fn a_broken_endpoint_is_cut_out_and_the_rest_are_home_assistants_bytes() {
 }
 
 #[test]
+fn every_broken_endpoint_is_named_in_order_however_many_there_are() {
+    // Up to REMEMBERED_BROKEN they are remembered; past it, the list is read
+    // again: the findings are the same either way.
+    for broken in [3, REMEMBERED_BROKEN, REMEMBERED_BROKEN + 1, 45] {
+        // The first `broken` have no name to say.
+        let endpoints: Vec<String> = (0..60)
+            .map(|n| {
+                let name = if n < broken {
+                    String::new()
+                } else {
+                    format!("Lamp {n}")
+                };
+                switch(&format!("s{n}"), &name)
+            })
+            .collect();
+        let run = run(&answer(&endpoints));
+        let positions: Vec<usize> = run
+            .findings
+            .iter()
+            .filter(|(_, rule, _)| *rule == Rule::Empty(Member::FriendlyName))
+            .map(|(position, _, _)| *position)
+            .collect();
+        assert_eq!(
+            positions,
+            (1..=broken).collect::<Vec<_>>(),
+            "{broken} broken"
+        );
+        assert!(
+            run.findings[0].2.contains("switch.s0"),
+            "{}",
+            run.findings[0].2
+        );
+        assert_eq!(summary(&run).left_out, broken);
+    }
+}
+
+#[test]
 fn pretty_printed_answers_stay_pretty() {
     let answer = "{\n  \"event\": {\n    \"header\": {\"namespace\": \"Alexa.Discovery\", \"name\": \"Discover.Response\"},\n    \"payload\": {\n      \"endpoints\": [\n        5,\n        X,\n        7\n      ]\n    }\n  }\n}\n";
     let all = [switch("a", "A"), switch("b", "B")];
