@@ -933,10 +933,10 @@ fn answers_are_shaped_by_fields_and_flatten_and_the_cache_keeps_whole_states() {
     assert!(!ok);
     assert_eq!(refused["error"]["field"], "fields");
     assert_eq!(refused["error"]["code"], "invalid_path");
-    let (ok, refused) = h.op(json!({"op": "ha.call_service", "domain": "light",
-        "service": "turn_on", "entity_id": id, "flatten": true}));
+    let (ok, refused) = h.op(json!({"op": "ha.health", "flatten": true}));
     assert!(!ok);
     assert_eq!(refused["error"]["code"], "not_shapeable");
+    assert_eq!(refused["error"]["field"], "flatten");
     assert_eq!(h.requests(), 1);
 }
 
@@ -977,5 +977,54 @@ fn an_answer_not_shaped_as_the_op_expects_is_an_error_that_says_what_was_seen() 
     assert!(
         message.contains("GET /api/states/light.a answered a list"),
         "{message}"
+    );
+}
+
+#[test]
+fn a_service_calls_changed_states_are_shaped_and_still_drop_what_changed_from_the_cache() {
+    let Some(mut h) = Harness::start() else {
+        return;
+    };
+    // The template switch turns the helper behind it on or off: both change.
+    let (socket, helper) = (
+        "switch.harness_socket",
+        "input_boolean.harness_socket_state",
+    );
+    let (ok, before) = h.op(json!({"op": "ha.state", "entity_id": helper}));
+    assert!(ok, "{before}");
+    let was = before["state"]["state"].as_str().unwrap().to_string();
+    let requests = h.requests();
+
+    let (ok, call) = h.op(json!({"op": "ha.call_service", "domain": "switch",
+        "service": "toggle", "entity_id": socket, "fields": ["state"]}));
+    assert!(ok, "{call}");
+    let changed = call["changed"].as_array().unwrap();
+    assert!(!changed.is_empty(), "{call}");
+    for state in changed {
+        let keys: Vec<&String> = state.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["state"], "only the path asked for: {call}");
+    }
+    assert_eq!(h.requests(), requests + 1, "one POST");
+
+    // The shaped answer names no entity, yet the helper's cached state was
+    // dropped: the cache is kept from Home Assistant's answer, not the shaped one.
+    let (ok, after) = h.op(json!({"op": "ha.state", "entity_id": helper}));
+    assert!(ok, "{after}");
+    assert_eq!(h.requests(), requests + 2, "read again from Home Assistant");
+    assert_ne!(after["state"]["state"].as_str().unwrap(), was, "{after}");
+    assert!(after["state"]["attributes"]["friendly_name"].is_string());
+
+    let (ok, back) = h.op(json!({"op": "ha.call_service", "domain": "switch",
+        "service": "toggle", "entity_id": socket}));
+    assert!(ok, "{back}");
+    let (ok, refused) = h.op(json!({"op": "ha.find", "name": "socket", "fields": ["entity_id"]}));
+    assert!(!ok);
+    assert_eq!(refused["error"]["code"], "not_shapeable");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("ha.find answers candidates"),
+        "{refused}"
     );
 }

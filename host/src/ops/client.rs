@@ -201,7 +201,7 @@ impl Client<'_, '_> {
             serde_json::from_slice(body).map_err(|_| Failed::Unexpected("a state is not JSON"))?;
         if entity_id_of(raw).is_none() {
             return Err(Failed::Shape(format!(
-                "GET /api/states/{entity} answered {}, not a state with an entity_id",
+                "GET /api/states/{entity} answered {}, not the state with an entity_id ha.state reads",
                 seen(raw)
             )));
         }

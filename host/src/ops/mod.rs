@@ -22,9 +22,9 @@
 //! | `ha.conversation` | `text`, optional `conversation_id`, `language` | `POST /api/conversation/process` (Assist) |
 //! | `ha.find` | `name`, optional `domain`, `limit` (1–20, default 5) | the cached states, else `GET /api/states`; scored by [`lee_core::ha::name_score`] |
 //!
-//! `ha.states` and `ha.state` also take `fields` (dotted paths to keep) and
-//! `flatten` (attributes to the top level), applied to the answer only
-//! (see `shape`).
+//! `ha.states`, `ha.state` and the ops that call a service (their `changed`
+//! states) also take `fields` (dotted paths to keep) and `flatten`
+//! (attributes to the top level), applied to the answer only (see `shape`).
 //!
 //! Caching: each entity's state is filed under `ha.state/<entity_id>` for
 //! [`STATE_TTL`], tagged with the HA client module. `ha.state` is answered

@@ -1,10 +1,14 @@
 //! Op answers shaped for their caller: `fields` and `flatten`.
 //!
 //! What it is for: scripts and automations usually want a few fields of a
-//! Home Assistant state, not the whole object. `ha.states` and `ha.state`
+//! Home Assistant state, not the whole object. The ops that answer states
 //! take two optional arguments, checked with the others before any request
 //! ([`Shape::of`]) and applied to the answer once it is checked
-//! ([`Shape::apply`]):
+//! ([`Shape::apply`]): `ha.states` (each of its `states`), `ha.state` (its
+//! `state`), and `ha.call_service` with the ops that call a service for it
+//! (each state of `changed`, what Home Assistant says the call changed).
+//! `ha.health`, `ha.conversation` and `ha.find` (candidates, not states)
+//! refuse them as `not_shapeable`, naming the op.
 //!
 //! - `flatten: true` lifts each attribute to the top level of its state and
 //!   drops `attributes`. The state's own members (`entity_id`, `state`,
@@ -50,17 +54,13 @@ impl Shape {
         if fields.is_none() && flatten.is_none() {
             return Ok(None);
         }
-        if !matches!(op, Op::States | Op::State) {
+        if let Some(message) = not_shapeable(op) {
             let field = if fields.is_some() {
                 "fields"
             } else {
                 "flatten"
             };
-            return Err(error(
-                "not_shapeable",
-                field,
-                "only ha.states and ha.state answers can be shaped: leave fields and flatten out of this op",
-            ));
+            return Err(error("not_shapeable", field, message));
         }
         let flatten = match flatten {
             None | Some(Value::Bool(false)) => false,
@@ -71,12 +71,16 @@ impl Shape {
         Ok(Some(Shape { fields, flatten }))
     }
 
-    /// Shape the states of a checked answer (`{"ok":true,"op":..,"states":[..]}`
-    /// or `{..,"state":{..}}`), leaving everything around them as it is.
+    /// Shape the states of a checked answer (`{"ok":true,"op":..,"states":[..]}`,
+    /// `{..,"changed":[..]}` or `{..,"state":{..}}`), leaving everything
+    /// around them as it is.
     pub(crate) fn apply(&self, answer: &[u8]) -> Result<Vec<u8>, Failed> {
         let mut answer: Value = serde_json::from_slice(answer)
             .map_err(|_| Failed::Unexpected("the answer to shape is not JSON"))?;
-        if let Some(states) = answer.get_mut("states").and_then(Value::as_array_mut) {
+        let list = ["states", "changed"]
+            .into_iter()
+            .find(|name| answer.get(name).is_some_and(Value::is_array));
+        if let Some(states) = list.and_then(|name| answer.get_mut(name)?.as_array_mut()) {
             for state in states {
                 *state = self.state(state.take());
             }
@@ -102,6 +106,40 @@ impl Shape {
             keep(&state, path, &mut kept);
         }
         Value::Object(kept)
+    }
+}
+
+/// Why `op`'s answer cannot be shaped, naming it; `None` when it answers
+/// states.
+fn not_shapeable(op: Op) -> Option<&'static str> {
+    macro_rules! refused {
+        ($op:literal, $answers:literal) => {
+            concat!(
+                $op,
+                " answers ",
+                $answers,
+                ", not Home Assistant states, so it takes no fields or flatten: leave them out \
+                 (ha.states, ha.state and the service-calling ops take them)"
+            )
+        };
+    }
+    match op {
+        Op::Health => Some(refused!("ha.health", "Home Assistant's health")),
+        Op::Conversation => Some(refused!("ha.conversation", "Assist's reply")),
+        Op::Find => Some(refused!("ha.find", "candidates (entity_id, name, score)")),
+        Op::States
+        | Op::State
+        | Op::CallService
+        | Op::SceneActivate
+        | Op::ScriptRun
+        | Op::AutomationTrigger
+        | Op::AutomationEnable
+        | Op::AutomationDisable
+        | Op::InputSet
+        | Op::Notify
+        | Op::TimerStart
+        | Op::TimerPause
+        | Op::TimerCancel => None,
     }
 }
 
@@ -308,10 +346,16 @@ mod tests {
                 "flatten",
             ),
             (
-                Op::CallService,
+                Op::Health,
                 json!({"fields": ["state"]}),
                 "not_shapeable",
                 "fields",
+            ),
+            (
+                Op::Conversation,
+                json!({"flatten": false}),
+                "not_shapeable",
+                "flatten",
             ),
             (
                 Op::Find,
@@ -323,6 +367,12 @@ mod tests {
             let e = shape(op, args.clone()).unwrap_err();
             assert_eq!((e.code, e.field), (code, field), "{args}");
         }
+        let refused = shape(Op::Find, json!({"fields": ["entity_id"]})).unwrap_err();
+        assert!(
+            refused.message.starts_with("ha.find answers candidates"),
+            "names the op: {}",
+            refused.message
+        );
         let many: Vec<String> = (0..33).map(|n| format!("p{n}")).collect();
         assert_eq!(
             shape(Op::States, json!({ "fields": many }))
@@ -332,6 +382,42 @@ mod tests {
         );
         assert_eq!(shape(Op::States, json!({"domain": "light"})).unwrap(), None);
         assert_eq!(shape(Op::Health, json!({"fields": null})).unwrap(), None);
+    }
+
+    #[test]
+    fn a_service_calls_changed_states_are_shaped() {
+        for op in [Op::CallService, Op::SceneActivate, Op::InputSet] {
+            let s = shape(
+                op,
+                json!({"flatten": true, "fields": ["entity_id", "brightness"]}),
+            )
+            .unwrap()
+            .unwrap();
+            let answer =
+                json!({"ok": true, "op": "ha.call_service", "changed": [light(), light()]});
+            let out: Value =
+                serde_json::from_slice(&s.apply(answer.to_string().as_bytes()).unwrap()).unwrap();
+            let kept = json!({"entity_id": "light.kitchen", "brightness": 180});
+            assert_eq!(
+                out,
+                json!({"ok": true, "op": "ha.call_service", "changed": [kept, kept]})
+            );
+        }
+    }
+
+    /// Every path from the top of `value` to one of its members, dotted.
+    fn paths_in(value: &Value, prefix: &str, into: &mut Vec<String>) {
+        if let Value::Object(members) = value {
+            for (name, inner) in members {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                paths_in(inner, &path, into);
+                into.push(path);
+            }
+        }
     }
 
     proptest! {
@@ -353,11 +439,20 @@ mod tests {
             let args = json!({"fields": paths.iter().collect::<Vec<_>>(), "flatten": flatten});
             let s = shape(Op::States, args).unwrap().unwrap();
             let out = applied(&s, json!([Value::Object(state), 7, null]));
-            let top: Vec<&str> = paths.iter().map(|p| p.split('.').next().unwrap()).collect();
-            for key in out["states"][0].as_object().unwrap().keys() {
-                prop_assert!(top.contains(&key.as_str()), "{key} not asked for");
+            // Every member kept is on the way to a requested path, is one, or
+            // is inside one.
+            let mut kept = Vec::new();
+            paths_in(&out["states"][0], "", &mut kept);
+            for path in &kept {
+                let on_the_way = paths.iter().any(|asked| {
+                    asked == path
+                        || asked.starts_with(&format!("{path}."))
+                        || path.starts_with(&format!("{asked}."))
+                });
+                prop_assert!(on_the_way, "{} not asked for", path);
             }
             prop_assert_eq!(&out["states"][1], &json!(7));
+            prop_assert!(serde_json::to_vec(&out).is_ok());
         }
     }
 }
