@@ -22,6 +22,10 @@
 //!   1 to 32 paths, each 1 to 128 characters of non-empty segments, none
 //!   twice.
 //!
+//! Allocation is bounded by the answer, itself bounded by lee's answer
+//! buffer: shaping reads it once into values and writes one shaped copy,
+//! never longer than the compact answer (a property test checks it).
+//!
 //! Shaping works on the answer only: the cache keeps Home Assistant's
 //! states whole, so a shaped answer never makes a cached state stale and
 //! the next op without `fields` gets every member.
@@ -438,7 +442,12 @@ mod tests {
             state.insert("attributes".into(), json!({"a": 1, "zz": 2}));
             let args = json!({"fields": paths.iter().collect::<Vec<_>>(), "flatten": flatten});
             let s = shape(Op::States, args).unwrap().unwrap();
-            let out = applied(&s, json!([Value::Object(state), 7, null]));
+            let answer = json!({"ok": true, "op": "ha.states",
+                                "states": [Value::Object(state), 7, null]});
+            let bytes = answer.to_string().into_bytes();
+            let shaped = s.apply(&bytes).unwrap();
+            prop_assert!(shaped.len() <= bytes.len(), "never longer than the answer");
+            let out: Value = serde_json::from_slice(&shaped).unwrap();
             // Every member kept is on the way to a requested path, is one, or
             // is inside one.
             let mut kept = Vec::new();
